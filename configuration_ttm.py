@@ -357,7 +357,8 @@ class TTMConfig(PreTrainedConfig):
             if not self.use_decoder or self.decoder_mode != "mix_channel":
                 raise ValueError(
                     "static categorical variables (`categorical_vocab_size_list`) need `use_decoder=True` and "
-                    f"`decoder_mode='mix_channel'`, got use_decoder={self.use_decoder}, decoder_mode={self.decoder_mode!r}."
+                    f"`decoder_mode='mix_channel'`, got use_decoder={self.use_decoder}, "
+                    f"decoder_mode={self.decoder_mode!r}."
                 )
         if self.enable_forecast_channel_mixing:
             past_needed = self.fcm_context_length + (self.fcm_prepend_past_offset or 0)
@@ -371,7 +372,7 @@ class TTMConfig(PreTrainedConfig):
             levels = list(self.quantile_levels)
             if not levels or any(not isinstance(q, (int, float)) or not 0.0 < q < 1.0 for q in levels):
                 raise ValueError(f"`quantile_levels` must be a non-empty list of floats in (0, 1), got {levels!r}.")
-            if any(b <= a for a, b in zip(levels, levels[1:])):
+            if any(b <= a for a, b in zip(levels[:-1], levels[1:], strict=True)):
                 raise ValueError(f"`quantile_levels` must be strictly increasing, got {levels!r}.")
             self.quantile_levels = [float(q) for q in levels]
 

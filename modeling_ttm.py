@@ -372,10 +372,15 @@ def sincos_positions(num_patches: int, width: int) -> torch.Tensor:
 
 
 class TTMPositionalEncoding(nn.Module):
+    """Adds a positional table to the patches: learned ("random") or a fixed sin/cos buffer ("sincos")."""
+
     def __init__(self, config: TTMConfig):
         super().__init__()
-        trainable = config.positional_encoding_type == "random"
-        self.position_enc = nn.Parameter(torch.zeros(config.num_patches, config.d_model), requires_grad=trainable)
+        table = torch.zeros(config.num_patches, config.d_model)
+        if config.positional_encoding_type == "random":
+            self.position_enc = nn.Parameter(table)
+        else:
+            self.register_buffer("position_enc", table)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.position_enc
@@ -606,7 +611,8 @@ class TTMForPredictionOutput(ModelOutput):
             is given.
         prediction_outputs (`torch.FloatTensor` of shape `(batch_size, forecast_length, num_targets)`):
             Point forecast (the median level when `quantile_levels` is set) in the units of the input.
-        quantile_outputs (`torch.FloatTensor` of shape `(batch_size, num_quantiles, forecast_length, num_targets)`, *optional*):
+        quantile_outputs (`torch.FloatTensor`, *optional*):
+            Shape `(batch_size, num_quantiles, forecast_length, num_targets)`.
             Forecast of every level of `config.quantile_levels`, non-decreasing along the level axis.
         backbone_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_channels, num_patches, d_model)`):
             Output of the backbone.
@@ -650,6 +656,9 @@ class TTMPreTrainedModel(PreTrainedModel):
 
 class TTMModel(TTMPreTrainedModel):
     """The TTM backbone: scaling, patching and the adaptive-patching mixer. Returns patch embeddings."""
+
+    # A TTMForPrediction checkpoint also holds the decoder and head, which the backbone alone does not use.
+    _keys_to_ignore_on_load_unexpected = [r"^decoder\.", r"^head\."]
 
     def __init__(self, config: TTMConfig):
         super().__init__(config)
@@ -838,8 +847,9 @@ class TTMForPrediction(TTMPreTrainedModel):
             Past values of every channel. NaN marks a missing value; +/-inf raises. Inputs longer than
             `context_length` keep their last `context_length` steps; shorter ones are left-padded and the padding is
             marked unobserved.
-        future_values (`torch.FloatTensor` of shape `(batch_size, prediction_length or forecast_length, channels)`, *optional*):
-            Values to score the forecast against, with all `num_input_channels` channels or only the target channels.
+        future_values (`torch.FloatTensor` of shape `(batch_size, horizon, channels)`, *optional*):
+            Values to score the forecast against; horizon is `prediction_length` or `prediction_filter_length`, and
+            channels are all `num_input_channels` channels or only the target channels.
             Required with forecast channel mixing over exogenous channels, whose future values it reads (pass any
             value, e.g. 0, for the target channels then). NaN marks a missing target value.
         past_observed_mask (`torch.Tensor` of the shape of `past_values`, *optional*):
