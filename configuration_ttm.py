@@ -270,6 +270,13 @@ class TTMConfig(PreTrainedConfig):
         self.auto_map = {**_AUTO_MAP, **self.__dict__.get("auto_map", {})}
         self._validate()
 
+    @classmethod
+    def get_config_dict(cls, *args: Any, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        config_dict, kwargs = super().get_config_dict(*args, **kwargs)
+        if config_dict.get("model_type") == "tinytimemixer":  # a granite-tsfm checkpoint: read it as ours
+            config_dict["model_type"] = cls.model_type
+        return config_dict, kwargs
+
     @property
     def num_patches(self) -> int:
         """Number of patches the mixers see: the context patches plus the frequency-token patch, if any."""

@@ -1,0 +1,149 @@
+"""Auto classes, remote code without this project installed, and conversion of granite-tsfm checkpoints."""
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+from tiny import tiny_config
+from transformers import AutoConfig, AutoModel, AutoModelForTimeSeriesPrediction
+
+from configuration_ttm import TTMConfig
+from modeling_ttm import TTMForPrediction, TTMModel
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from tsfm_public.models.tinytimemixer import TinyTimeMixerConfig, TinyTimeMixerForPrediction
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Runs in a fresh interpreter in which this project cannot be imported: its modules are blocked and its directory
+# is removed from sys.path, so only the code files saved next to the weights can serve the model.
+REMOTE_LOAD = """
+import sys
+root = sys.argv[1]
+sys.path = [p for p in sys.path if p not in ("", ".", root)]
+sys.modules["modeling_ttm"] = None
+sys.modules["configuration_ttm"] = None
+import torch
+from transformers import AutoModel, AutoModelForTimeSeriesPrediction
+model = AutoModelForTimeSeriesPrediction.from_pretrained(sys.argv[2], trust_remote_code=True).eval()
+backbone = AutoModel.from_pretrained(sys.argv[2], trust_remote_code=True).eval()
+assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+inputs = torch.load(sys.argv[3], weights_only=True)
+with torch.no_grad():
+    out = model(**inputs)
+    hidden = backbone(past_values=inputs["past_values"], freq_token=inputs.get("freq_token")).last_hidden_state
+torch.save({"prediction": out.prediction_outputs, "hidden": hidden}, sys.argv[4])
+print(type(model).__name__, type(backbone).__name__)
+"""
+
+
+def run_without_project(checkpoint: Path, inputs: dict, tmp_path: Path) -> dict:
+    torch.save(inputs, tmp_path / "inputs.pt")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            REMOTE_LOAD,
+            str(ROOT),
+            str(checkpoint),
+            str(tmp_path / "inputs.pt"),
+            str(tmp_path / "out.pt"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "TTMForPrediction TTMModel" in result.stdout
+    return torch.load(tmp_path / "out.pt", weights_only=True)
+
+
+def test_auto_classes_are_registered(tmp_path):
+    model = TTMForPrediction(tiny_config()).eval()
+    model.save_pretrained(tmp_path)
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), TTMConfig)
+    assert type(AutoModelForTimeSeriesPrediction.from_pretrained(tmp_path)) is TTMForPrediction
+    backbone = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(backbone) is TTMModel
+    x = torch.randn(2, 32, 3)
+    assert torch.equal(backbone(past_values=x).last_hidden_state, model(past_values=x).backbone_hidden_state)
+
+
+def test_remote_code_loads_without_the_project(tmp_path):
+    config = tiny_config(resolution_prefix_tuning=True, quantile_levels=[0.2, 0.5, 0.8], adaptive_patching_levels=2)
+    model = TTMForPrediction(config).eval()
+    model.save_pretrained(tmp_path / "checkpoint")
+    saved = json.loads((tmp_path / "checkpoint" / "config.json").read_text())
+    assert set(saved["auto_map"]) == {"AutoConfig", "AutoModel", "AutoModelForTimeSeriesPrediction"}
+    inputs = {"past_values": torch.randn(2, 32, 3), "freq_token": torch.tensor([1, 3])}
+    remote = run_without_project(tmp_path / "checkpoint", inputs, tmp_path)
+    with torch.no_grad():
+        local = model(**inputs)
+    assert torch.equal(remote["prediction"], local.prediction_outputs)
+    assert torch.equal(remote["hidden"], local.backbone_hidden_state)
+
+
+def test_convert_granite_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    granite = TinyTimeMixerForPrediction(
+        TinyTimeMixerConfig(
+            context_length=64,
+            prediction_length=16,
+            patch_length=8,
+            patch_stride=8,
+            num_input_channels=2,
+            d_model=32,
+            adaptive_patching_levels=2,
+            decoder_mode="mix_channel",
+        )
+    ).eval()
+    granite.save_pretrained(tmp_path / "ibm")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "ibm").iterdir()}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "convert_granite_checkpoint.py"),
+            str(tmp_path / "ibm"),
+            str(tmp_path / "ours"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {p.name: p.read_bytes() for p in (tmp_path / "ibm").iterdir()} == before  # input untouched
+    config = json.loads((tmp_path / "ours" / "config.json").read_text())
+    assert config["model_type"] == "ttm" and "init_processing" not in config
+    assert {p.name for p in (tmp_path / "ours").iterdir()} == {
+        "config.json",
+        "model.safetensors",
+        "configuration_ttm.py",
+        "modeling_ttm.py",
+    }
+    x = torch.randn(3, 64, 2) * 4 + 1
+    with torch.no_grad():
+        expected = granite(past_values=x).prediction_outputs
+    remote = run_without_project(tmp_path / "ours", {"past_values": x}, tmp_path)
+    torch.testing.assert_close(remote["prediction"], expected, rtol=0, atol=1e-5)
+
+    again = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "convert_granite_checkpoint.py"),
+            str(tmp_path / "ibm"),
+            str(tmp_path / "ours"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode != 0 and "not empty" in again.stderr

@@ -1,0 +1,83 @@
+"""Parity with IBM granite-tsfm: checkpoints saved by `TinyTimeMixerForPrediction` load into `TTMForPrediction` and
+reproduce granite's outputs, losses and gradients (fp32)."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from granite_cases import CASES, ParityCase, build_inputs, save_granite_model
+from tsfm_public.models.tinytimemixer import TinyTimeMixerForPrediction
+
+from modeling_ttm import TTMForPrediction
+
+OUTPUT_ATOL = 1e-5
+GRAD_ATOL = 1e-4
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[case.name for case in CASES])
+def saved_case(request, tmp_path_factory) -> tuple[ParityCase, TinyTimeMixerForPrediction, Path]:
+    case = request.param
+    directory = tmp_path_factory.mktemp(case.name)
+    return case, save_granite_model(case, directory), directory
+
+
+def _assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float, name: str) -> None:
+    torch.testing.assert_close(actual, expected, atol=atol, rtol=0, msg=lambda message: f"{name}: {message}")
+
+
+def _load_pair(saved_case) -> tuple[ParityCase, TinyTimeMixerForPrediction, TTMForPrediction]:
+    """A private copy of the granite model and ours loaded from granite's checkpoint, both in the case's mode."""
+    case, granite, directory = saved_case
+    granite = copy.deepcopy(granite).train(case.train)
+    ours = TTMForPrediction.from_pretrained(directory).train(case.train)
+    return case, granite, ours
+
+
+def test_checkpoint_loads_every_tensor(saved_case):
+    case, granite, directory = saved_case
+    ours, info = TTMForPrediction.from_pretrained(directory, output_loading_info=True)
+
+    assert not info["missing_keys"]
+    assert not info["unexpected_keys"]
+    assert not info["mismatched_keys"]
+    assert not info["error_msgs"]
+    theirs = granite.state_dict()
+    mine = ours.state_dict()
+    assert sorted(mine) == sorted(theirs)
+    for name, tensor in theirs.items():
+        assert torch.equal(mine[name], tensor), name
+    if case.num_parameters is not None:
+        assert granite.num_parameters() == case.num_parameters
+        assert ours.num_parameters() == case.num_parameters
+
+
+def test_forward_matches_granite(saved_case):
+    case, granite, ours = _load_pair(saved_case)
+    inputs = build_inputs(case)
+
+    with torch.no_grad():
+        expected = granite(**inputs)
+        actual = ours(**inputs)
+
+    for field in ("prediction_outputs", "loss", "backbone_hidden_state", "decoder_hidden_state", "loc", "scale"):
+        _assert_close(getattr(actual, field), getattr(expected, field), OUTPUT_ATOL, field)
+    assert actual.quantile_outputs is None
+    if case.train:
+        for name, buffer in granite.named_buffers():
+            _assert_close(ours.get_buffer(name), buffer, OUTPUT_ATOL, name)
+
+
+def test_gradients_match_granite(saved_case):
+    case, granite, ours = _load_pair(saved_case)
+    inputs = build_inputs(case)
+
+    granite(**inputs).loss.backward()
+    ours(**inputs).loss.backward()
+
+    expected = {name: param.grad for name, param in granite.named_parameters() if param.grad is not None}
+    actual = {name: param.grad for name, param in ours.named_parameters() if param.grad is not None}
+    assert sorted(actual) == sorted(expected)
+    assert any(grad.abs().max() > 0 for grad in expected.values())
+    for name, grad in expected.items():
+        _assert_close(actual[name], grad, GRAD_ATOL, name)
