@@ -61,7 +61,8 @@ def test_short_input_is_left_padded_and_masked():
 def test_long_input_keeps_the_last_context():
     model = make_model()
     x = series(length=50)
-    torch.testing.assert_close(model(past_values=x).prediction_outputs, model(past_values=x[:, -32:]).prediction_outputs)
+    expected = model(past_values=x[:, -32:]).prediction_outputs
+    torch.testing.assert_close(model(past_values=x).prediction_outputs, expected)
 
 
 @pytest.mark.parametrize("scaling", ["std", "mean", None])
