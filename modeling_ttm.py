@@ -35,7 +35,8 @@ MEAN_SCALE_MIN = 1e-10  # floor of the "mean" scaler
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Mixer building blocks. Activations are laid out (batch, channels, patches, width) throughout.
+# Mixer building blocks. Activations are patch-major, (patches, batch, channels, width), throughout the mixers:
+# mixing across patches is then one matrix product from the left over a contiguous tensor, with no transposes.
 
 
 @dataclass(frozen=True)
@@ -104,25 +105,38 @@ class TTMBatchNorm(nn.Module):
         return self.batchnorm(x.reshape(-1, x.shape[-1])).reshape(x.shape)
 
 
+def linear_rows(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+    """`layer` applied along the first axis of a 2-D tensor: (in_features, K) -> (out_features, K)."""
+    return torch.addmm(layer.bias.unsqueeze(1), layer.weight, x)
+
+
 class TTMMLP(nn.Module):
-    def __init__(self, size: int, spec: MixerSpec):
+    """Linear -> GELU -> dropout -> Linear -> dropout, over the last axis or (`over_rows`) the first axis."""
+
+    def __init__(self, size: int, spec: MixerSpec, over_rows: bool = False):
         super().__init__()
         self.fc1 = nn.Linear(size, size * spec.expansion_factor)
         self.fc2 = nn.Linear(size * spec.expansion_factor, size)
         self.dropout = nn.Dropout(spec.dropout)
+        self.over_rows = over_rows
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.over_rows:
+            return self.dropout(linear_rows(self.dropout(F.gelu(linear_rows(x, self.fc1))), self.fc2))
         return self.dropout(self.fc2(self.dropout(F.gelu(self.fc1(x)))))
 
 
 class TTMGatedAttention(nn.Module):
-    """Multiplies the input by a softmax gate over its last axis."""
+    """Multiplies the input by a softmax gate over its last axis or (`over_rows`) its first axis."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, over_rows: bool = False):
         super().__init__()
         self.attn_layer = nn.Linear(size, size)
+        self.over_rows = over_rows
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.over_rows:
+            return x * linear_rows(x, self.attn_layer).softmax(dim=0)
         return x * self.attn_layer(x).softmax(dim=-1)
 
 
@@ -139,12 +153,14 @@ class TTMSelfAttention(nn.Module):
         self.out_proj = nn.Linear(spec.width, spec.width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        def heads(t: torch.Tensor) -> torch.Tensor:  # (..., N, W) -> (..., heads, N, W / heads)
+        x = x.permute(1, 2, 0, 3)  # (B, C, N, W)
+
+        def heads(t: torch.Tensor) -> torch.Tensor:  # (B, C, N, W) -> (B, C, heads, N, W / heads)
             return t.unflatten(-1, (self.num_heads, -1)).transpose(-2, -3)
 
         q, k, v = heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x))
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
-        return self.out_proj(out.transpose(-2, -3).flatten(-2))
+        return self.out_proj(out.transpose(-2, -3).flatten(-2)).permute(2, 0, 1, 3)
 
 
 class TTMPatchMixer(nn.Module):
@@ -153,8 +169,8 @@ class TTMPatchMixer(nn.Module):
     def __init__(self, spec: MixerSpec):
         super().__init__()
         self.norm = TTMNorm(spec)
-        self.mlp = TTMMLP(spec.num_patches, spec)
-        self.gating_block = TTMGatedAttention(spec.num_patches) if spec.gated_attn else None
+        self.mlp = TTMMLP(spec.num_patches, spec, over_rows=True)
+        self.gating_block = TTMGatedAttention(spec.num_patches, over_rows=True) if spec.gated_attn else None
         if spec.self_attn:
             self.self_attn_layer = TTMSelfAttention(spec)
             self.norm_attn = TTMNorm(spec)
@@ -163,10 +179,10 @@ class TTMPatchMixer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         normed = self.norm(x)
-        y = self.mlp(normed.transpose(-1, -2))
+        y = self.mlp(normed.reshape(x.shape[0], -1))  # (N, B * C * W)
         if self.gating_block is not None:
             y = self.gating_block(y)
-        y = y.transpose(-1, -2)
+        y = y.view(x.shape)
         if self.self_attn_layer is not None:
             y = self.norm_attn(y + self.self_attn_layer(normed))
         return x + y
@@ -198,10 +214,10 @@ class TTMChannelMixer(nn.Module):
         self.gating_block = TTMGatedAttention(spec.num_channels) if spec.gated_attn else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.norm(x).transpose(1, -1)  # (B, W, N, C)
+        y = self.norm(x).transpose(-1, -2)  # (N, B, W, C)
         if self.gating_block is not None:
             y = self.gating_block(y)
-        return x + self.mlp(y).transpose(1, -1)
+        return x + self.mlp(y).transpose(-1, -2)
 
 
 class TTMLayer(nn.Module):
@@ -230,13 +246,22 @@ class TTMAdaptivePatchingLevel(nn.Module):
         self.mixer_layers = nn.ModuleList(TTMLayer(spec.at_level(factor)) for _ in range(spec.num_layers))
 
     def forward(self, x: torch.Tensor, hidden_states: list[torch.Tensor] | None) -> torch.Tensor:
-        shape = x.shape
-        x = x.reshape(*shape[:-2], shape[-2] * self.factor, shape[-1] // self.factor)
+        x = self.split(x)
         for layer in self.mixer_layers:
             x = layer(x)
             if hidden_states is not None:
-                hidden_states.append(x.reshape(shape))
-        return x.reshape(shape)
+                hidden_states.append(self.merge(x))
+        return self.merge(x)
+
+    def split(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, B, C, W) -> (N * f, B, C, W / f): patch n becomes patches n * f ... n * f + f - 1."""
+        n, b, c, w = x.shape
+        return x.view(n, b, c, self.factor, w // self.factor).permute(0, 3, 1, 2, 4).reshape(n * self.factor, b, c, -1)
+
+    def merge(self, x: torch.Tensor) -> torch.Tensor:
+        """The inverse of `split`."""
+        n, b, c, w = x.shape
+        return x.view(n // self.factor, self.factor, b, c, w).permute(0, 2, 3, 1, 4).reshape(n // self.factor, b, c, -1)
 
 
 class TTMBlock(nn.Module):
@@ -383,7 +408,7 @@ class TTMPositionalEncoding(nn.Module):
             self.register_buffer("position_enc", table)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.position_enc
+        return x + self.position_enc[:, None, None, :]
 
 
 class TTMEncoder(nn.Module):
@@ -408,10 +433,10 @@ class TTMEncoder(nn.Module):
     def forward(
         self, patches: torch.Tensor, freq_token: torch.Tensor | None, hidden_states: list[torch.Tensor] | None
     ) -> torch.Tensor:
-        x = self.patcher(patches)  # (B, C, N, d_model)
+        x = self.patcher(patches)  # (N, B, C, d_model)
         if self.freq_mod is not None:
-            prefix = self.freq_mod(freq_token)[:, None, None, :].expand(-1, x.shape[1], 1, -1)
-            x = torch.cat([prefix, x], dim=2)
+            prefix = self.freq_mod(freq_token)[None, :, None, :].expand(1, -1, x.shape[2], -1)
+            x = torch.cat([prefix, x], dim=0)
         if self.positional_encoder is not None:
             x = self.positional_encoder(x)
         return self.mlp_mixer_encoder(x, hidden_states)
@@ -428,7 +453,7 @@ class TTMCategoricalEmbedding(nn.Module):
 
     def forward(self, categories: torch.Tensor, num_patches: int) -> torch.Tensor:
         embedded = torch.stack([emb(categories[:, i]) for i, emb in enumerate(self.embedding_layers)], dim=1)
-        return embedded.unsqueeze(2).expand(-1, -1, num_patches, -1)
+        return embedded.unsqueeze(0).expand(num_patches, -1, -1, -1)  # (N, B, n_cat, decoder_d_model)
 
 
 class TTMDecoder(nn.Module):
@@ -464,12 +489,12 @@ class TTMDecoder(nn.Module):
         if self.adapter is not None:
             x = self.adapter(x)
         if self.decoder_raw_embedding is not None:
-            missing = x.shape[2] - patches.shape[2]  # the frequency-token patch has no raw values
-            x = x + self.decoder_raw_embedding(F.pad(patches, (0, 0, missing, 0)))
+            missing = x.shape[0] - patches.shape[0]  # the frequency-token patch has no raw values
+            x = x + self.decoder_raw_embedding(F.pad(patches, (0, 0, 0, 0, 0, 0, missing, 0)))
         if self.decoder_cat_embedding_layer is not None:
-            x = torch.cat([x, self.decoder_cat_embedding_layer(categories, x.shape[2])], dim=1)
+            x = torch.cat([x, self.decoder_cat_embedding_layer(categories, x.shape[0])], dim=2)
         x = self.decoder_block(x, hidden_states)
-        return x[:, : self.num_input_channels]
+        return x[:, :, : self.num_input_channels]
 
 
 class TTMForecastChannelMixer(nn.Module):
@@ -523,8 +548,8 @@ class TTMForecastChannelMixer(nn.Module):
                 before = x.new_zeros(x.shape[0], self.context, x.shape[2])
             x = F.pad(torch.cat([before, x], dim=1), (0, 0, 0, self.context))
             x = x.unfold(1, 2 * self.context + 1, 1)  # (B, H, channels, window)
-            if self.exog_mixer is not None:
-                x = self.exog_mixer(self.fcm_embedding(x))
+            if self.exog_mixer is not None:  # mixes across channels: they take the place of patches
+                x = self.exog_mixer(self.fcm_embedding(x).permute(2, 0, 1, 3)).permute(1, 2, 0, 3)
             x = x.flatten(2)
         if self.fcm_gating_block is not None:
             x = self.fcm_gating_block(x)
@@ -553,8 +578,8 @@ class TTMForecastHead(nn.Module):
         self, x: torch.Tensor, past_values: torch.Tensor, future_values: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.targets is not None:
-            x = x[:, self.targets]
-        features = self.dropout_layer(x.flatten(2))  # (B, C', N * width)
+            x = x[:, :, self.targets]
+        features = self.dropout_layer(x.permute(1, 2, 0, 3).flatten(2))  # (B, C', N * width)
         forecast = self.base_forecast_block(features).transpose(1, 2)[:, : self.horizon]  # (B, H', C')
         if self.fcm_block is not None:
             forecast = self.fcm_block(forecast, past_values, future_values)
@@ -688,8 +713,14 @@ class TTMModel(TTMPreTrainedModel):
         """
         values, observed = prepare_past(self.config, past_values, past_observed_mask)
         freq_token = check_freq_token(self.config, freq_token, values.shape[0])
-        output = self.encode(
-            values, observed, freq_token, bool(output_hidden_states or self.config.output_hidden_states)
+        hidden_states = [] if (output_hidden_states or self.config.output_hidden_states) else None
+        hidden, patches, loc, scale = self.encode(values, observed, freq_token, hidden_states)
+        output = TTMModelOutput(
+            last_hidden_state=batch_major(hidden),
+            hidden_states=None if hidden_states is None else tuple(map(batch_major, hidden_states)),
+            patch_input=batch_major(patches),
+            loc=loc,
+            scale=scale,
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return output if return_dict else output.to_tuple()
@@ -699,21 +730,22 @@ class TTMModel(TTMPreTrainedModel):
         values: torch.Tensor,
         observed: torch.Tensor | None,
         freq_token: torch.Tensor | None,
-        output_hidden_states: bool,
-    ) -> TTMModelOutput:
-        """Backbone forward on inputs already checked and fitted by `prepare_past`."""
+        hidden_states: list[torch.Tensor] | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Backbone forward on inputs checked and fitted by `prepare_past`.
+
+        Returns patch-major (hidden state, scaled patches) and the (loc, scale) of the scaling; appends the output
+        of every layer to `hidden_states` when it is a list.
+        """
         scaled, loc, scale = scale_series(self.config, values, observed)
-        batch, length, channels = scaled.shape
-        patches = scaled.transpose(1, 2).reshape(batch, channels, -1, self.config.patch_length)
-        hidden_states = [] if output_hidden_states else None
-        hidden = self.encoder(patches, freq_token, hidden_states)
-        return TTMModelOutput(
-            last_hidden_state=hidden,
-            hidden_states=tuple(hidden_states) if hidden_states is not None else None,
-            patch_input=patches,
-            loc=loc,
-            scale=scale,
-        )
+        batch, _, channels = scaled.shape
+        patches = scaled.view(batch, -1, self.config.patch_length, channels).permute(1, 0, 3, 2)  # (N, B, C, P)
+        return self.encoder(patches, freq_token, hidden_states), patches, loc, scale
+
+
+def batch_major(x: torch.Tensor) -> torch.Tensor:
+    """A view of patch-major activations (N, B, C, W) as (B, C, N, W), the layout of the model outputs."""
+    return x.permute(1, 2, 0, 3)
 
 
 def check_freq_token(config: TTMConfig, freq_token: torch.Tensor | None, batch: int) -> torch.Tensor | None:
@@ -888,15 +920,10 @@ class TTMForPrediction(TTMPreTrainedModel):
         future_values, future_observed_mask = prepare_future(config, future_values, future_observed_mask, batch)
         hidden_states = [] if (output_hidden_states or config.output_hidden_states) else None
 
-        encoded = self.backbone.encode(values, observed, freq_token, hidden_states is not None)
-        if hidden_states is not None:
-            hidden_states.extend(encoded.hidden_states)
-        decoded = encoded.last_hidden_state
-        if self.decoder is not None:
-            decoded = self.decoder(decoded, encoded.patch_input, categories, hidden_states)
+        hidden, patches, loc, scale = self.backbone.encode(values, observed, freq_token, hidden_states)
+        decoded = hidden if self.decoder is None else self.decoder(hidden, patches, categories, hidden_states)
         forecast, quantiles = self.head(decoded, values, future_values)
 
-        loc, scale = encoded.loc, encoded.scale
         if config.prediction_channel_indices is not None:
             loc, scale = loc[..., config.prediction_channel_indices], scale[..., config.prediction_channel_indices]
         forecast = forecast * scale + loc
@@ -916,9 +943,9 @@ class TTMForPrediction(TTMPreTrainedModel):
             loss=loss,
             prediction_outputs=forecast,
             quantile_outputs=quantiles,
-            backbone_hidden_state=encoded.last_hidden_state,
-            decoder_hidden_state=decoded,
-            hidden_states=tuple(hidden_states) if hidden_states is not None else None,
+            backbone_hidden_state=batch_major(hidden),
+            decoder_hidden_state=batch_major(decoded),
+            hidden_states=None if hidden_states is None else tuple(map(batch_major, hidden_states)),
             loc=loc,
             scale=scale,
         )
