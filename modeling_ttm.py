@@ -3,10 +3,12 @@
 Data flow of `TTMForPrediction` (arXiv 2401.03955):
 
     past_values (B, L, C) -> fit to context_length, NaN -> unobserved -> scale per series and channel
-    -> patches (B, C, N, patch_length) -> patcher (B, C, N, d_model) [+ frequency-token patch]
+    -> patches (N, B, C, patch_length) -> patcher (N, B, C, d_model) [+ frequency-token patch]
     -> backbone TTM layers (adaptive patching) -> decoder (adapter, static categoricals, TTM layers)
     -> head: flatten patches -> Linear -> (B, H, C') [-> forecast channel mixer] [+ quantile offsets]
     -> scale back -> loss against future_values.
+
+Inside, activations are patch-major (N patches first); outputs are returned as (B, C, N, width) views.
 
 Every TTM layer is a stack of pre-norm residual MLP mixers: across channels (mix_channel mode), across patches,
 across features. Parameter names follow IBM's published checkpoints, so those load without conversion.
