@@ -1,0 +1,263 @@
+"""ttm_data loading: files to the long-series layout, frequencies, chronological splits without leakage."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from datasets import Dataset
+
+from ttm_data import (
+    EvalWindows,
+    TrainWindows,
+    chronological_split,
+    fewshot_subset,
+    freq_token,
+    load_series,
+    seasonal_period,
+    series_lengths,
+    series_schema,
+    split_starts,
+)
+
+SAMPLEDATA = Path(importlib.util.find_spec("bokeh_sampledata").origin).parent / "_data"
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def hourly_frame(hours: int = 48, start: str = "2024-03-01") -> pd.DataFrame:
+    steps = np.arange(hours)
+    return pd.DataFrame(
+        {
+            "date": pd.date_range(start, periods=hours, freq="h").strftime("%Y-%m-%d %H:%M"),
+            "load": 100 + 10 * np.sin(2 * np.pi * steps / 24),
+            "temp": 15 + np.cos(2 * np.pi * steps / 24),
+        }
+    )
+
+
+@pytest.fixture
+def stacked_csv(tmp_path: Path) -> Path:
+    """Two stores, daily, with a target, an exogenous price and a static region; store B has a gap."""
+    parts = []
+    for store, region, days in (("A", "north", 30), ("B", "south", 20)):
+        dates = pd.date_range("2024-01-01", periods=days, freq="D")
+        part = pd.DataFrame(
+            {"store": store, "day": dates.strftime("%Y-%m-%d"), "sales": np.arange(days) + (0 if store == "A" else 100)}
+        )
+        part["price"] = part["sales"] / 10
+        part["region"] = region
+        parts.append(part.drop(index=5) if store == "B" else part)
+    return write_csv(tmp_path / "stores.csv", pd.concat(parts))
+
+
+def test_freq_tokens_follow_ibm_mapping() -> None:
+    table = {"oov": 0, "min": 1, "2min": 2, "5min": 3, "10min": 4, "15min": 5, "30min": 6, "h": 7, "H": 7}
+    table.update({"d": 8, "D": 8, "W": 9})
+    assert {alias: freq_token(alias) for alias in table} == table
+    # Equivalent spellings share a token; weekly anchored on any day is weekly; other frequencies are out of vocab.
+    assert [freq_token(f) for f in ("1min", "60min", "1h", "24h", "W-MON", "15T")] == [1, 7, 7, 8, 9, 5]
+    assert [freq_token(f) for f in ("3h", "B", "MS", "2W", "s")] == [0, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="`freq`: unknown frequency '15minutes'"):
+        freq_token("15minutes")
+
+
+def test_seasonal_periods() -> None:
+    expected = {"5min": 288, "10min": 144, "15min": 96, "30min": 48, "h": 24, "D": 7, "W": 52, "MS": 12, "M": 12}
+    expected.update({"QS": 4, "Q-DEC": 4, "B": 5, "2h": 12, "s": 3600, "YE": 1, "7h": 1, "3D": 1})
+    assert {freq: seasonal_period(freq) for freq in expected} == expected
+
+
+def test_wide_csv_becomes_one_multichannel_series(tmp_path: Path) -> None:
+    frame = hourly_frame().drop(index=[10, 11])  # a two-hour gap
+    frame.loc[20, "load"] = np.nan  # an empty cell
+    dataset = load_series(write_csv(tmp_path / "wide.csv", frame), exogenous_columns=["temp"])
+    assert len(dataset) == 1 and set(dataset.column_names) == {"target", "start", "freq", "feat_dynamic_real"}
+    row = dataset.with_format("numpy")[0]
+    assert row["freq"] == "h" and pd.Timestamp(dataset[0]["start"]) == pd.Timestamp("2024-03-01")
+    assert row["target"].shape == (48,) and row["feat_dynamic_real"].shape == (1, 48)  # 1-D target: one column
+    assert np.isnan(row["target"][[10, 11, 20]]).all() and np.isnan(row["feat_dynamic_real"][0, [10, 11]]).all()
+    expected = hourly_frame()["load"].to_numpy(dtype=np.float32)
+    keep = np.setdiff1d(np.arange(48), [10, 11, 20])
+    np.testing.assert_allclose(row["target"][keep], expected[keep], rtol=1e-6)
+    schema = series_schema(dataset)
+    assert (schema.target_columns, schema.exogenous_columns, schema.timestamp_column) == (["load"], ["temp"], "date")
+
+
+def test_long_csv_with_ids_exogenous_and_static_columns(stacked_csv: Path) -> None:
+    dataset = load_series(
+        stacked_csv,
+        id_column="store",
+        target_columns=["sales"],
+        exogenous_columns=["price"],
+        static_categorical_columns=["region"],
+    )
+    assert dataset["item_id"] == ["A", "B"] and dataset["freq"] == ["D", "D"]
+    assert [list(c) for c in dataset["feat_static_cat"]] == [[0], [1]]
+    assert series_schema(dataset).categories == {"region": ["north", "south"]}
+    rows = dataset.with_format("numpy")
+    assert rows[1]["target"].shape == (20,) and np.isnan(rows[1]["target"][5])  # the gap, on the daily grid
+    np.testing.assert_allclose(rows[0]["feat_dynamic_real"][0], np.arange(30) / 10, rtol=1e-6)
+
+
+def test_two_target_columns_give_a_channels_by_time_target(tmp_path: Path) -> None:
+    dataset = load_series(write_csv(tmp_path / "wide.csv", hourly_frame()), target_columns=["temp", "load"])
+    target = dataset.with_format("numpy")[0]["target"]
+    assert target.shape == (2, 48)
+    np.testing.assert_allclose(target[1], hourly_frame()["load"], rtol=1e-6)  # channel order = the order named
+
+
+def test_parquet_and_timezones(tmp_path: Path) -> None:
+    frame = hourly_frame()
+    frame["date"] = pd.to_datetime(frame["date"]).dt.tz_localize("Europe/Berlin")
+    path = tmp_path / "data.parquet"
+    frame.to_parquet(path)
+    dataset = load_series(path, target_columns=["load"])
+    assert pd.Timestamp(dataset[0]["start"]) == pd.Timestamp("2024-03-01", tz="Europe/Berlin")
+
+
+@pytest.mark.parametrize(
+    ("dates", "freq"),
+    [
+        (pd.date_range("2024-01-01", periods=12, freq="W-MON"), "W-MON"),
+        (pd.date_range("2020-01-01", periods=12, freq="MS"), "MS"),
+        (pd.date_range("2024-01-01", periods=30, freq="B").delete([7, 15]), "B"),  # business days with holidays
+        (pd.date_range("2024-01-01", periods=30, freq="15min").delete([3]), "15min"),
+    ],
+)
+def test_frequency_inference(tmp_path: Path, dates: pd.DatetimeIndex, freq: str) -> None:
+    frame = pd.DataFrame({"t": dates.strftime("%Y-%m-%d %H:%M"), "y": np.arange(len(dates), dtype=float)})
+    assert load_series(write_csv(tmp_path / "f.csv", frame))[0]["freq"] == freq
+
+
+def test_real_files_load() -> None:
+    sea = load_series(SAMPLEDATA / "sea_surface_temperature.csv.gz", resample=True)  # one duplicate timestamp
+    assert (sea[0]["freq"], len(sea), str(pd.Timestamp(sea[0]["start"]).tz)) == ("30min", 1, "UTC")
+    stocks = load_series(SAMPLEDATA / "stocks.csv.gz", id_column="Ticker", target_columns=["Close"])
+    assert stocks["item_id"] == ["AAPL", "FB", "GOOG", "IBM", "MSFT"] and set(stocks["freq"]) == {"B"}
+    glucose = load_series(SAMPLEDATA / "CGM.csv.gz", target_columns=["glucose"], resample=True)  # 4 and 6 minute steps
+    assert glucose[0]["freq"] == "5min" and series_lengths(glucose)[0] > 50_000
+
+
+def test_resample_averages_duplicates_and_sorts(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {"t": ["2024-01-01 02:00", "2024-01-01 00:00", "2024-01-01 00:20", "2024-01-01 01:00"], "y": [4.0, 1, 3, 2]}
+    )
+    dataset = load_series(write_csv(tmp_path / "r.csv", frame), freq="h", resample=True)
+    np.testing.assert_allclose(dataset[0]["target"], [2.0, 2.0, 4.0])
+
+
+def bad_inputs(tmp_path: Path) -> list[tuple[Path, dict, str]]:
+    good = hourly_frame()
+    cases = []
+
+    def case(name: str, frame: pd.DataFrame | None, kwargs: dict, message: str, text: str | None = None) -> None:
+        path = tmp_path / f"{name}.csv"
+        if text is not None:
+            path.write_text(text)
+        else:
+            write_csv(path, frame)
+        cases.append((path, kwargs, message))
+
+    case("misspelled", good, {"target_columns": ["lod"]}, "`target_columns`: no column 'lod'.*did you mean 'load'")
+    case("no_timestamp", good, {"timestamp_column": "time"}, "`timestamp_column`: no column 'time'")
+    text = good.assign(load=good["load"].astype(object).where(good.index != 3, "n/a?"))
+    case("text", text, {"target_columns": ["load"]}, "`target_columns`: column 'load' .* not numeric: row 3")
+    case("empty", None, {}, "is empty", text="")
+    case("header_only", None, {}, "no data rows", text="date,load\n")
+    case("duplicate", pd.concat([good, good.iloc[[5]]]), {}, "timestamp .* appears more than once.*`resample=True`")
+    case("unsorted", good.iloc[[0, 2, 1, *range(3, 48)]], {}, "not in time order.*sort the file")
+    irregular = good.assign(date=pd.to_datetime(good["date"]) + pd.to_timedelta(np.r_[0, 0, 7, [0] * 45], "min"))
+    case("irregular", irregular, {}, "not on the h grid.*irregular.*`resample=True`")
+    case("unknown_freq", good, {"freq": "fortnightly"}, "`freq`: unknown frequency 'fortnightly'")
+    bad_dates = good.assign(date=good["date"].where(good.index != 4, "31.02.2024"))
+    case("bad_dates", bad_dates, {"timestamp_column": "date"}, "`timestamp_column`: cannot parse column 'date'")
+    case("no_dates", good.assign(date="x"), {}, "`timestamp_column`: no column looks like timestamps")
+    case("numbers", good.assign(date=np.arange(48)), {"timestamp_column": "date"}, "holds numbers, not dates")
+    case("two_roles", good, {"target_columns": ["load"], "exogenous_columns": ["load"]}, "both `target_columns` and")
+    case("inf", good.assign(temp=good["temp"].where(good.index != 2, np.inf)), {}, "column 'temp' .* infinite")
+    varying = good.assign(region=["a"] * 20 + ["b"] * 28)
+    case("static", varying, {"static_categorical_columns": ["region"]}, "'region' .* changes within series")
+    return cases
+
+
+def test_bad_inputs_fail_with_a_message_naming_the_problem(tmp_path: Path) -> None:
+    for path, kwargs, message in bad_inputs(tmp_path):
+        before = hashlib.sha256(path.read_bytes()).hexdigest()
+        with pytest.raises(ValueError, match=message):
+            load_series(path, **kwargs)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == before, f"{path.name} was modified"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_series(tmp_path / "missing.csv")
+
+
+def test_duplicate_timestamps_suggest_the_id_column(tmp_path: Path) -> None:
+    stocks = pd.read_csv(SAMPLEDATA / "stocks.csv.gz").head(4000)
+    with pytest.raises(ValueError, match="name their column with `id_column` \\(e.g. 'Ticker'\\)"):
+        load_series(write_csv(tmp_path / "stocks.csv", stocks), target_columns=["Close"])
+
+
+def test_chronological_split_by_fraction_does_not_leak(stacked_csv: Path) -> None:
+    dataset = load_series(stacked_csv, id_column="store", target_columns=["sales"], exogenous_columns=["price"])
+    splits = chronological_split(dataset, validation_fraction=0.2, test_fraction=0.3)
+    lengths = series_lengths(dataset)
+    test_cut = lengths - np.round(lengths * 0.3).astype(int)
+    validation_cut = test_cut - np.round(lengths * 0.2).astype(int)
+    np.testing.assert_array_equal(series_lengths(splits["train"]), validation_cut)
+    np.testing.assert_array_equal(series_lengths(splits["validation"]), test_cut)
+    np.testing.assert_array_equal(split_starts(splits["validation"]), validation_cut)
+    np.testing.assert_array_equal(split_starts(splits["test"]), test_cut)
+    full = dataset.with_format("numpy")
+    for split in splits.values():  # every split is a prefix of the series, exogenous channels included
+        for i, row in enumerate(split.with_format("numpy")):
+            n = row["target"].shape[-1]
+            np.testing.assert_array_equal(row["target"], full[i]["target"][:n])
+            np.testing.assert_array_equal(row["feat_dynamic_real"], full[i]["feat_dynamic_real"][:, :n])
+    horizon = 3
+    train = TrainWindows(splits["train"], horizon)
+    rng = np.random.default_rng(0)
+    for series in range(2):
+        ends = train.sample_ends(np.full(500, series), rng)
+        assert ends.max() <= validation_cut[series]  # no training window reads a validation or test point
+    for split, (low, high) in (("validation", (validation_cut, test_cut)), ("test", (test_cut, lengths))):
+        for series, end in EvalWindows(splits[split], horizon):
+            assert low[series] <= end - horizon and end <= high[series]  # forecasts lie inside the split
+
+
+def test_chronological_split_by_timestamp() -> None:
+    sea = load_series(SAMPLEDATA / "sea_surface_temperature.csv.gz", resample=True)
+    splits = chronological_split(sea, validation_start="2017-01-01", test_start="2017-02-01 12:00")
+    start = pd.Timestamp(sea[0]["start"])
+    for split, boundary in (("train", "2017-01-01"), ("validation", "2017-02-01 12:00")):
+        first_excluded = start + series_lengths(splits[split])[0] * pd.Timedelta("30min")
+        assert first_excluded == pd.Timestamp(boundary, tz="UTC")
+    with pytest.raises(ValueError, match="`validation_start` .* must not come after `test_start`"):
+        chronological_split(sea, validation_start="2017-03-01", test_start="2017-02-01")
+    with pytest.raises(ValueError, match="`validation_fraction` \\+ `test_fraction` must be below 1"):
+        chronological_split(sea, validation_fraction=0.5, test_fraction=0.5)
+
+
+def test_fewshot_keeps_the_latest_targets_and_their_context(stacked_csv: Path) -> None:
+    dataset = load_series(stacked_csv, id_column="store", target_columns=["sales"])
+    train = chronological_split(dataset, validation_fraction=0.1, test_fraction=0.1)["train"]
+    subset = fewshot_subset(train, fraction=0.25, context_length=4)
+    lengths = series_lengths(train)
+    kept = np.ceil(0.25 * lengths).astype(int)
+    np.testing.assert_array_equal(series_lengths(subset), kept + 4)
+    np.testing.assert_array_equal(split_starts(subset), [4, 4])
+    for full, part in zip(train, subset, strict=True):
+        assert part["target"] == full["target"][-len(part["target"]) :]
+        moved = len(full["target"]) - len(part["target"])
+        assert pd.Timestamp(part["start"]) == pd.Timestamp(full["start"]) + moved * pd.Timedelta("1D")
+
+
+def test_schema_of_a_dataset_from_elsewhere() -> None:
+    dataset = Dataset.from_dict({"target": [[[1.0, 2.0], [3.0, 4.0]]], "start": ["2024-01-01"], "freq": ["h"]})
+    assert series_schema(dataset).target_columns == ["target_0", "target_1"]

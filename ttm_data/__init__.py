@@ -1,0 +1,39 @@
+"""Time-series data for TTM: files to Hub-layout series datasets, chronological splits, forecast windows and the
+`Trainer` collator.
+
+```python
+from ttm_data import EvalWindows, ForecastWindowCollator, TrainWindows, chronological_split, load_series
+
+splits = chronological_split(load_series("data.csv", target_columns=["load"]), validation_fraction=0.1)
+train = TrainWindows(splits["train"], prediction_length=96)
+validation = EvalWindows(splits["validation"], prediction_length=96, stride=1)
+collator = ForecastWindowCollator.from_config(model.config)  # Trainer(..., data_collator=collator)
+```
+"""
+
+from .collator import ForecastWindowCollator
+from .frequency import freq_token, parse_freq, seasonal_period
+from .loading import SeriesSchema, load_series, read_table, series_from_frame, series_schema
+from .splits import chronological_split, fewshot_subset, series_lengths, slice_series, split_starts
+from .windows import EvalWindows, SeriesStore, TrainWindows, extract_windows
+
+__all__ = [
+    "EvalWindows",
+    "ForecastWindowCollator",
+    "SeriesSchema",
+    "SeriesStore",
+    "TrainWindows",
+    "chronological_split",
+    "extract_windows",
+    "fewshot_subset",
+    "freq_token",
+    "load_series",
+    "parse_freq",
+    "read_table",
+    "seasonal_period",
+    "series_from_frame",
+    "series_lengths",
+    "series_schema",
+    "slice_series",
+    "split_starts",
+]

@@ -1,0 +1,474 @@
+"""CSV / parquet files to the long-series layout of the Hub's time-series datasets.
+
+One row per series: `target` (1-D for one target column, else channels x time), `start`, `freq`, `item_id` (with an
+id column), `feat_dynamic_real` (exogenous channels x time) and `feat_static_cat` (integer codes). Every series is
+laid on a regular grid of `freq`; a missing timestamp becomes NaN (unobserved). The column roles and category
+vocabularies travel in `dataset.info.description` (see `series_schema`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import json
+import logging
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from datasets import Dataset, DatasetInfo, Features, List, Value
+from pandas.tseries.offsets import BaseOffset, Day
+
+from .frequency import fixed_step, parse_freq
+
+logger = logging.getLogger(__name__)
+
+_CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+_COMPRESSIONS = ("", ".gz", ".bz2", ".zip", ".xz", ".zst")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+_MAX_GAP_FACTOR = 10  # a grid more than 10x longer than the rows means the frequency is wrong
+_SCHEMA_KEY = "ttm_data_schema"
+
+
+@dataclass
+class SeriesSchema:
+    """Column roles of a series dataset: channel names in channel order (targets first, then exogenous)."""
+
+    target_columns: list[str]
+    exogenous_columns: list[str] = field(default_factory=list)
+    static_categorical_columns: list[str] = field(default_factory=list)
+    categories: dict[str, list[str]] = field(default_factory=dict)  # code i of column c means categories[c][i]
+    timestamp_column: str | None = None
+    id_column: str | None = None
+
+    @property
+    def channel_names(self) -> list[str]:
+        return [*self.target_columns, *self.exogenous_columns]
+
+
+def series_schema(dataset: Dataset) -> SeriesSchema:
+    """The column roles `load_series` recorded, or generic names for a series dataset from elsewhere."""
+    try:
+        return SeriesSchema(**json.loads(dataset.info.description or "{}")[_SCHEMA_KEY])
+    except (json.JSONDecodeError, KeyError, TypeError):
+        pass
+    first = dataset.with_format("numpy")[0]
+    num_targets = 1 if first["target"].ndim == 1 else len(first["target"])
+    num_exogenous = len(first["feat_dynamic_real"]) if "feat_dynamic_real" in first else 0
+    num_static = len(first["feat_static_cat"]) if "feat_static_cat" in first else 0
+    return SeriesSchema(
+        target_columns=["target"] if first["target"].ndim == 1 else [f"target_{i}" for i in range(num_targets)],
+        exogenous_columns=[f"feat_dynamic_real_{i}" for i in range(num_exogenous)],
+        static_categorical_columns=[f"feat_static_cat_{i}" for i in range(num_static)],
+    )
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV / TSV (optionally compressed) or parquet file; the file is only read."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+    name = path.name.lower()
+    try:
+        if name.endswith(_PARQUET_SUFFIXES):
+            frame = pd.read_parquet(path)
+        elif any(name.endswith(s + c) for s in _CSV_SUFFIXES for c in _COMPRESSIONS):
+            frame = pd.read_csv(path, sep="\t" if ".tsv" in name else ",")
+        else:
+            raise ValueError(
+                f"{path}: unsupported file type; expected .csv / .tsv (optionally .gz, .bz2, .zip, .xz, .zst) or "
+                ".parquet"
+            )
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty: it has no header and no rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
+        raise ValueError(f"cannot read {path}: {error}") from error
+    if frame.empty:
+        raise ValueError(f"{path} has no data rows (columns: {list(frame.columns)})")
+    return frame
+
+
+def load_series(
+    path: str | Path,
+    timestamp_column: str | None = None,
+    id_column: str | None = None,
+    target_columns: list[str] | None = None,
+    exogenous_columns: list[str] | None = None,
+    static_categorical_columns: list[str] | None = None,
+    freq: str | None = None,
+    resample: bool = False,
+) -> Dataset:
+    """Load a CSV / parquet file into a `datasets.Dataset` with one row per series (see the module docstring).
+
+    Args:
+        path: `.csv` / `.tsv` (optionally compressed) or `.parquet` file, wide (one series) or long (an id column
+            separates the series). Never modified.
+        timestamp_column: Timestamp column; by default the only column whose values parse as dates.
+        id_column: Column naming the series of each row, for files that stack several series.
+        target_columns: Columns to forecast; by default every numeric column without another role.
+        exogenous_columns: Numeric columns known in the future too (weather forecasts, prices, holidays).
+        static_categorical_columns: Columns constant within a series (store, region), encoded as integer codes.
+        freq: Pandas frequency alias ("15min", "h", "D", "W-SUN", ...); inferred from the timestamps by default.
+        resample: Average rows into `freq` periods. Needed for irregular, duplicate or unsorted timestamps, which
+            are refused otherwise.
+
+    Missing grid points (gaps) become NaN, i.e. unobserved values.
+    """
+    return series_from_frame(
+        read_table(path),
+        timestamp_column=timestamp_column,
+        id_column=id_column,
+        target_columns=target_columns,
+        exogenous_columns=exogenous_columns,
+        static_categorical_columns=static_categorical_columns,
+        freq=freq,
+        resample=resample,
+        source=str(path),
+    )
+
+
+def series_from_frame(
+    frame: pd.DataFrame,
+    timestamp_column: str | None = None,
+    id_column: str | None = None,
+    target_columns: list[str] | None = None,
+    exogenous_columns: list[str] | None = None,
+    static_categorical_columns: list[str] | None = None,
+    freq: str | None = None,
+    resample: bool = False,
+    source: str = "the data frame",
+) -> Dataset:
+    """`load_series` for a `pandas.DataFrame` already in memory (which is not modified)."""
+    if frame.empty:
+        raise ValueError(f"{source} has no data rows")
+    schema = _resolve_columns(
+        frame, timestamp_column, id_column, target_columns, exogenous_columns, static_categorical_columns, source
+    )
+    channels = schema.channel_names
+    work = pd.DataFrame(
+        {
+            "__time": _parse_timestamps(frame[schema.timestamp_column], schema.timestamp_column, source),
+            **{c: _numeric(frame[c], c, _role_argument(schema, c), source) for c in channels},
+            **{c: _categorical(frame[c], c, source) for c in schema.static_categorical_columns},
+        }
+    )
+    ids = frame[schema.id_column] if schema.id_column else pd.Series("0", index=frame.index)
+    if ids.isna().any():
+        raise ValueError(
+            f"`id_column`: column {schema.id_column!r} of {source} is empty in row {int(np.argmax(ids.isna()))}"
+        )
+    codes, names = pd.factorize(ids.astype(str), sort=False)
+    work.insert(0, "__series", codes)
+    _check_static(work, names, schema.static_categorical_columns, source)
+    offset = parse_freq(freq) if freq is not None else None
+    if resample:
+        offset = offset or _infer_offset(work.sort_values(["__series", "__time"]), names)
+        work = _resample(work, offset, channels, schema.static_categorical_columns)
+    else:
+        _check_order(work, names, schema, frame, source)
+        offset = offset or _infer_offset(work, names)
+    work = work.sort_values("__series", kind="stable")
+    return _build_dataset(work, names, offset, schema, source)
+
+
+def _suggest(name: str, columns: list[str]) -> str:
+    close = difflib.get_close_matches(name, columns, n=1) or [c for c in columns if c.lower() == name.lower()]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _resolve_columns(
+    frame: pd.DataFrame,
+    timestamp_column: str | None,
+    id_column: str | None,
+    target_columns: list[str] | None,
+    exogenous_columns: list[str] | None,
+    static_categorical_columns: list[str] | None,
+    source: str,
+) -> SeriesSchema:
+    columns = [str(c) for c in frame.columns]
+    named = {
+        "timestamp_column": [timestamp_column] if timestamp_column is not None else [],
+        "id_column": [id_column] if id_column is not None else [],
+        "target_columns": list(target_columns or []),
+        "exogenous_columns": list(exogenous_columns or []),
+        "static_categorical_columns": list(static_categorical_columns or []),
+    }
+    roles: dict[str, str] = {}
+    for argument, names in named.items():
+        for name in names:
+            if name not in columns:
+                raise ValueError(
+                    f"`{argument}`: no column {name!r} in {source}{_suggest(name, columns)} (columns: {columns})"
+                )
+            if name in roles:
+                raise ValueError(f"column {name!r} is named by both `{roles[name]}` and `{argument}`; give it one role")
+            roles[name] = argument
+    if timestamp_column is None:
+        timestamp_column = _detect_timestamp_column(frame, [c for c in columns if c not in roles], source)
+        roles[timestamp_column] = "timestamp_column"
+    if target_columns is None:
+        free = [c for c in columns if c not in roles]
+        target_columns = [c for c in free if pd.api.types.is_numeric_dtype(frame[c])]
+        ignored = [c for c in free if c not in target_columns]
+        if ignored:
+            logger.warning(
+                "%s: ignoring non-numeric columns %s (name them as `id_column`, `static_categorical_columns` or "
+                "`target_columns` to use them)",
+                source,
+                ignored,
+            )
+    if not target_columns:
+        raise ValueError(
+            f"`target_columns`: {source} has no numeric column to forecast besides the other roles (columns: "
+            f"{columns}); name the targets with `target_columns`"
+        )
+    return SeriesSchema(
+        target_columns=list(target_columns),
+        exogenous_columns=list(exogenous_columns or []),
+        static_categorical_columns=list(static_categorical_columns or []),
+        timestamp_column=timestamp_column,
+        id_column=id_column,
+    )
+
+
+def _role_argument(schema: SeriesSchema, column: str) -> str:
+    return "target_columns" if column in schema.target_columns else "exogenous_columns"
+
+
+def _detect_timestamp_column(frame: pd.DataFrame, candidates: list[str], source: str) -> str:
+    found = []
+    for column in candidates:
+        values = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            found.append(column)
+        elif not pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            sample = values.dropna().head(50)
+            try:
+                with warnings.catch_warnings():  # "could not infer format" for columns that are not dates
+                    warnings.simplefilter("ignore", UserWarning)
+                    if len(sample) and pd.to_datetime(sample).notna().all():
+                        found.append(column)
+            except (ValueError, TypeError, OverflowError):
+                continue
+    if len(found) != 1:
+        what = "no column looks" if not found else f"several columns ({found}) look"
+        raise ValueError(f"`timestamp_column`: {what} like timestamps in {source}; name it with `timestamp_column`")
+    return found[0]
+
+
+def _parse_timestamps(values: pd.Series, column: str, source: str) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise ValueError(
+            f"`timestamp_column`: column {column!r} of {source} holds numbers, not dates; convert it to dates "
+            "(e.g. '2024-01-31 12:00') or name another column"
+        )
+    try:
+        parsed = pd.to_datetime(values)
+    except (ValueError, TypeError, OverflowError) as error:
+        try:  # timestamps with several UTC offsets (daylight saving time) parse as UTC
+            parsed = pd.to_datetime(values, utc=True)
+        except (ValueError, TypeError, OverflowError):
+            raise ValueError(
+                f"`timestamp_column`: cannot parse column {column!r} of {source} as timestamps: "
+                f"{str(error).splitlines()[0]}"
+            ) from None
+    if parsed.isna().any():
+        row = int(np.argmax(parsed.isna().to_numpy()))
+        raise ValueError(
+            f"`timestamp_column`: column {column!r} of {source} has an empty or invalid timestamp in row {row} "
+            "(0-based, header excluded); fill or drop that row"
+        )
+    return parsed.reset_index(drop=True)
+
+
+def _numeric(values: pd.Series, column: str, argument: str, source: str) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        numbers = values.astype(float).to_numpy()
+    else:
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        bad = np.isnan(numbers) & values.notna().to_numpy()
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ValueError(
+                f"`{argument}`: column {column!r} of {source} is not numeric: row {row} (0-based, header excluded) "
+                f"holds {values.iloc[row]!r}; clean the column (leave missing values empty) or drop it from "
+                f"`{argument}`"
+            )
+    if np.isinf(numbers).any():
+        row = int(np.argmax(np.isinf(numbers)))
+        raise ValueError(
+            f"`{argument}`: column {column!r} of {source} has an infinite value in row {row}; leave missing values "
+            "empty instead"
+        )
+    return numbers.astype(np.float32)
+
+
+def _categorical(values: pd.Series, column: str, source: str) -> pd.Series:
+    if values.isna().any():
+        row = int(np.argmax(values.isna().to_numpy()))
+        raise ValueError(
+            f"`static_categorical_columns`: column {column!r} of {source} is empty in row {row}; every series needs "
+            "a category"
+        )
+    return values.astype(str).reset_index(drop=True)
+
+
+def _check_static(work: pd.DataFrame, names: pd.Index, columns: list[str], source: str) -> None:
+    for column in columns:
+        varying = work.groupby("__series")[column].nunique() > 1
+        if varying.any():
+            raise ValueError(
+                f"`static_categorical_columns`: column {column!r} of {source} changes within series "
+                f"{names[int(varying.idxmax())]!r}; static categories must be constant per series (name varying "
+                "columns in `exogenous_columns` if numeric)"
+            )
+
+
+def _check_order(work: pd.DataFrame, names: pd.Index, schema: SeriesSchema, frame: pd.DataFrame, source: str) -> None:
+    """Duplicate and unsorted timestamps within a series stop the load (`resample=True` repairs both)."""
+    column = schema.timestamp_column
+    duplicated = work.duplicated(["__series", "__time"]).to_numpy()
+    if duplicated.any():
+        row = int(np.argmax(duplicated))
+        where = f" of series {names[work['__series'].iloc[row]]!r}" if schema.id_column else ""
+        hint = ""
+        candidates = [
+            c
+            for c in frame.columns
+            if c not in (column, *schema.channel_names) and frame[c].nunique() <= len(frame) // 2
+        ]
+        if not schema.id_column and candidates:
+            hint = f"if the file stacks several series, name their column with `id_column` (e.g. {candidates[0]!r}); "
+        raise ValueError(
+            f"`timestamp_column`: timestamp {work['__time'].iloc[row]} appears more than once{where} in column "
+            f"{column!r} of {source} (row {row}): {hint}pass `resample=True` to average rows per period, or drop the "
+            "duplicates"
+        )
+    backwards = (work.groupby("__series")["__time"].diff() < pd.Timedelta(0)).to_numpy()
+    if backwards.any():
+        row = int(np.argmax(backwards))
+        raise ValueError(
+            f"`timestamp_column`: column {column!r} of {source} is not in time order: row {row} "
+            f"({work['__time'].iloc[row]}) comes after a later timestamp; sort the file by time (and id) or pass "
+            "`resample=True`"
+        )
+
+
+def _infer_offset(work: pd.DataFrame, names: pd.Index) -> BaseOffset:
+    """The frequency of the longest series: pandas' inference, else the most common step."""
+    longest = int(work["__series"].value_counts().idxmax())
+    times = pd.DatetimeIndex(work.loc[work["__series"] == longest, "__time"].unique())
+    if len(times) < 2:
+        raise ValueError(
+            f"`freq`: cannot infer the frequency from {len(times)} timestamp(s) (series {names[longest]!r}); pass "
+            "`freq`, e.g. 'h' or 'D'"
+        )
+    inferred = pd.DatetimeIndex(times, freq="infer").freq if len(times) >= 3 else None
+    if inferred is not None:
+        return inferred
+    step = pd.Series(times).diff().dropna().mode().iloc[0]
+    day = pd.Timedelta(days=1)
+    if step % day != pd.Timedelta(0):
+        return parse_freq(pd.tseries.frequencies.to_offset(step).freqstr)
+    days = step // day
+    if days == 7:
+        return parse_freq("W-" + times[0].day_name()[:3].upper())
+    if days == 1 and (times.day_of_week < 5).all() and times[-1] - times[0] >= 7 * day:
+        return parse_freq("B")
+    return parse_freq(f"{days}D")
+
+
+def _resample(work: pd.DataFrame, offset: BaseOffset, channels: list[str], static: list[str]) -> pd.DataFrame:
+    aggregations = {**{c: "mean" for c in channels}, **{c: "first" for c in static}}
+    grouped = work.groupby(["__series", pd.Grouper(key="__time", freq=offset)], sort=True).agg(aggregations)
+    return grouped.reset_index()
+
+
+def _grid_positions(times: pd.DatetimeIndex, offset: BaseOffset) -> np.ndarray:
+    """Position of every timestamp on the grid of `offset` that starts at the first one; -1 when off the grid."""
+    step = fixed_step(offset)
+    if step is not None:
+        if isinstance(offset, Day) and times.tz is not None:
+            times = times.tz_localize(None)  # calendar days: compare wall-clock times across daylight saving changes
+        elapsed = times - times[0]
+        return np.where(elapsed % step == pd.Timedelta(0), elapsed // step, -1).astype(np.int64)
+    grid = pd.date_range(times[0], times[-1], freq=offset)
+    if len(grid) == 0 or grid[0] != times[0]:
+        return np.full(len(times), -1, dtype=np.int64)
+    return grid.get_indexer(times).astype(np.int64)
+
+
+def _arrow_timezone(tz: datetime.tzinfo) -> str:
+    name = str(tz)
+    if isinstance(tz, datetime.timezone) and name != "UTC":
+        return name.removeprefix("UTC")  # "UTC+01:00" -> "+01:00", the form arrow accepts
+    return name
+
+
+def _build_dataset(
+    work: pd.DataFrame, names: pd.Index, offset: BaseOffset, schema: SeriesSchema, source: str
+) -> Dataset:
+    channels = schema.channel_names
+    num_targets = len(schema.target_columns)
+    values = work[channels].to_numpy(dtype=np.float32)
+    times = pd.DatetimeIndex(work["__time"])
+    codes = work["__series"].to_numpy()
+    bounds = np.searchsorted(codes, np.arange(len(names) + 1))
+    for column in schema.static_categorical_columns:
+        schema.categories[column] = sorted(work[column].unique())
+    category_codes = [pd.Index(schema.categories[c]).get_indexer(work[c]) for c in schema.static_categorical_columns]
+
+    rows: dict[str, list] = {"target": [], "start": [], "freq": []}
+    for series, (begin, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        positions = _grid_positions(times[begin:end], offset)
+        if (positions < 0).any():
+            where = f" (series {names[series]!r})" if schema.id_column else ""
+            raise ValueError(
+                f"`timestamp_column`: timestamp {times[begin + int(np.argmax(positions < 0))]}{where} of {source} is "
+                f"not on the {offset.freqstr} grid that starts at {times[begin]}: the timestamps are irregular. Pass "
+                f"`resample=True` to average them into {offset.freqstr} periods, or pass the right `freq`"
+            )
+        length = int(positions[-1]) + 1
+        if length > _MAX_GAP_FACTOR * (end - begin) + 100:
+            raise ValueError(
+                f"`freq`: at frequency {offset.freqstr} series {names[series]!r} of {source} would span {length} "
+                f"steps but has only {end - begin} timestamps; pass the right `freq`"
+            )
+        if length > end - begin:
+            logger.warning(
+                "%s, series %r: %d of %d %s timestamps are missing; they are marked unobserved",
+                source,
+                names[series],
+                length - (end - begin),
+                length,
+                offset.freqstr,
+            )
+        grid = np.full((length, len(channels)), np.nan, dtype=np.float32)
+        grid[positions] = values[begin:end]
+        rows["target"].append(grid[:, 0] if num_targets == 1 else grid[:, :num_targets].T)
+        rows["start"].append(times[begin])
+        rows["freq"].append(offset.freqstr)
+        if schema.id_column:
+            rows.setdefault("item_id", []).append(str(names[series]))
+        if schema.exogenous_columns:
+            rows.setdefault("feat_dynamic_real", []).append(grid[:, num_targets:].T)
+        if schema.static_categorical_columns:
+            rows.setdefault("feat_static_cat", []).append([int(c[begin]) for c in category_codes])
+
+    float_list = List(Value("float32"))
+    tz = f", tz={_arrow_timezone(times.tz)}" if times.tz is not None else ""
+    features = {
+        "target": float_list if num_targets == 1 else List(float_list),
+        "start": Value(f"timestamp[ns{tz}]"),
+        "freq": Value("string"),
+        "item_id": Value("string"),
+        "feat_dynamic_real": List(float_list),
+        "feat_static_cat": List(Value("int64")),
+    }
+    info = DatasetInfo(
+        description=json.dumps({_SCHEMA_KEY: asdict(schema)}),
+        features=Features({name: features[name] for name in rows}),
+    )
+    return Dataset.from_dict(rows, info=info)

@@ -1,0 +1,22 @@
+"""Forecast metrics as offline `evaluate` modules, and evaluation reports against a seasonal-naive baseline.
+
+Each metric module is a directory next to this file that `evaluate.load` reads from disk, with no Hub access:
+
+- `point`: MSE and MAE;
+- `mase`: mean absolute scaled error (seasonal-naive in-sample scale);
+- `smape`: symmetric mean absolute percentage error, in [0, 2];
+- `wql`: weighted quantile loss per level and its mean over levels, the CRPS approximation.
+"""
+
+from .loading import METRIC_MODULES, load_metric, metric_path
+from .report import METRICS, evaluation_report, format_report, seasonal_naive
+
+__all__ = [
+    "METRICS",
+    "METRIC_MODULES",
+    "evaluation_report",
+    "format_report",
+    "load_metric",
+    "metric_path",
+    "seasonal_naive",
+]
