@@ -23,7 +23,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +31,11 @@ import torch
 from hub_server import HubServer
 from huggingface_hub import ModelCard, metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
-from tiny import tiny_config
+from tiny import small_granite_model, tiny_config
 
 from modeling_ttm import TTMForPrediction
 from ttm_hub.hub import HubError, check_branch, check_repo_id, variant_branch
 from ttm_hub.model_card import DataSource, EvalRecord, Evaluation, TrainingInfo, build_model_card, load_evaluation
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from tsfm_public.models.tinytimemixer import TinyTimeMixerConfig, TinyTimeMixerForPrediction
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE_SET = {"config.json", "model.safetensors", "configuration_ttm.py", "modeling_ttm.py"}
@@ -102,7 +97,7 @@ import json, os, sys
 from pathlib import Path
 import torch
 from huggingface_hub import HfApi
-from tiny import tiny_config
+from tiny import small_granite_model, tiny_config
 from transformers import AutoModelForTimeSeriesPrediction, Trainer, TrainingArguments
 from modeling_ttm import TTMForPrediction
 from ttm_hub.hub import load_model, push_checkpoint, variant_branch
@@ -265,19 +260,7 @@ def run_client(code: str, args: list[str], env: dict[str, str], cwd: Path) -> su
 @pytest.fixture(scope="module")
 def published(hub_server: HubServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("hub_clients")
-    torch.manual_seed(0)
-    granite = TinyTimeMixerForPrediction(
-        TinyTimeMixerConfig(
-            context_length=64,
-            prediction_length=16,
-            patch_length=8,
-            patch_stride=8,
-            num_input_channels=2,
-            d_model=32,
-            adaptive_patching_levels=2,
-            decoder_mode="mix_channel",
-        )
-    ).eval()
+    granite = small_granite_model()
     granite.save_pretrained(work / "granite")
     inputs = {"tiny": torch.randn(4, 32, 3), "granite": torch.randn(3, 64, 2) * 4 + 1}
     torch.save(inputs, work / "inputs.pt")

@@ -4,19 +4,14 @@ import json
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import torch
-from tiny import tiny_config
+from tiny import small_granite_model, tiny_config
 from transformers import AutoConfig, AutoModel, AutoModelForTimeSeriesPrediction
 
 from configuration_ttm import TTMConfig
 from modeling_ttm import TTMForPrediction, TTMModel
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from tsfm_public.models.tinytimemixer import TinyTimeMixerConfig, TinyTimeMixerForPrediction
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,33 +87,18 @@ def test_remote_code_loads_without_the_project(tmp_path):
     assert torch.equal(remote["hidden"], local.backbone_hidden_state)
 
 
+def convert(source: Path, output: Path) -> subprocess.CompletedProcess:
+    script = ROOT / "scripts" / "convert_granite_checkpoint.py"
+    return subprocess.run(
+        [sys.executable, str(script), str(source), str(output)], capture_output=True, text=True, timeout=300
+    )
+
+
 def test_convert_granite_checkpoint(tmp_path):
-    torch.manual_seed(0)
-    granite = TinyTimeMixerForPrediction(
-        TinyTimeMixerConfig(
-            context_length=64,
-            prediction_length=16,
-            patch_length=8,
-            patch_stride=8,
-            num_input_channels=2,
-            d_model=32,
-            adaptive_patching_levels=2,
-            decoder_mode="mix_channel",
-        )
-    ).eval()
+    granite = small_granite_model()
     granite.save_pretrained(tmp_path / "ibm")
     before = {p.name: p.read_bytes() for p in (tmp_path / "ibm").iterdir()}
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "convert_granite_checkpoint.py"),
-            str(tmp_path / "ibm"),
-            str(tmp_path / "ours"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = convert(tmp_path / "ibm", tmp_path / "ours")
     assert result.returncode == 0, result.stderr[-3000:]
     assert {p.name: p.read_bytes() for p in (tmp_path / "ibm").iterdir()} == before  # input untouched
     config = json.loads((tmp_path / "ours" / "config.json").read_text())
@@ -135,15 +115,5 @@ def test_convert_granite_checkpoint(tmp_path):
     remote = run_without_project(tmp_path / "ours", {"past_values": x}, tmp_path)
     torch.testing.assert_close(remote["prediction"], expected, rtol=0, atol=1e-5)
 
-    again = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "convert_granite_checkpoint.py"),
-            str(tmp_path / "ibm"),
-            str(tmp_path / "ours"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = convert(tmp_path / "ibm", tmp_path / "ours")
     assert again.returncode != 0 and "not empty" in again.stderr

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+import torch
+
 from configuration_ttm import TTMConfig
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from tsfm_public.models.tinytimemixer import TinyTimeMixerConfig, TinyTimeMixerForPrediction
 
 
 def tiny_config(**overrides: Any) -> TTMConfig:
@@ -24,3 +31,19 @@ def tiny_config(**overrides: Any) -> TTMConfig:
     )
     settings.update(overrides)
     return TTMConfig(**settings)
+
+
+def small_granite_model(seed: int = 0) -> TinyTimeMixerForPrediction:
+    """A small granite-tsfm TTM (IBM's reference implementation): 2 channels, context 64, horizon 16."""
+    torch.manual_seed(seed)
+    config = TinyTimeMixerConfig(
+        context_length=64,
+        prediction_length=16,
+        patch_length=8,
+        patch_stride=8,
+        num_input_channels=2,
+        d_model=32,
+        adaptive_patching_levels=2,
+        decoder_mode="mix_channel",
+    )
+    return TinyTimeMixerForPrediction(config).eval()
