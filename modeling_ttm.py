@@ -363,11 +363,15 @@ def scale_series(
     if config.scaling is None:
         ones = values.new_ones(values.shape[0], 1, values.shape[2])
         return values, torch.zeros_like(ones), ones
-    if observed is None:
-        weights, count = values.new_ones(()), values.new_full((), values.shape[1])
-    else:
-        weights = observed.to(values.dtype)
-        count = weights.sum(1, keepdim=True)
+    if observed is None:  # every value observed
+        if config.scaling == "std":
+            loc = values.mean(1, keepdim=True)
+            scale = torch.sqrt((values - loc).square().mean(1, keepdim=True) + STD_SCALE_EPS)
+            return (values - loc) / scale, loc, scale
+        scale = values.abs().mean(1, keepdim=True).clamp_min(MEAN_SCALE_MIN)
+        return values / scale, torch.zeros_like(scale), scale
+    weights = observed.to(values.dtype)
+    count = weights.sum(1, keepdim=True)
     if config.scaling == "std":
         loc = (values * weights).sum(1, keepdim=True) / count.clamp_min(1)
         variance = ((values - loc) * weights).square().sum(1, keepdim=True) / count.clamp_min(1)
@@ -375,11 +379,8 @@ def scale_series(
         return (values - loc) / scale, loc, scale
     # "mean": mean absolute value; series without observations take the batch's mean absolute value per channel.
     magnitude = (values * weights).abs().sum(1, keepdim=True)
-    scale = magnitude / count.clamp_min(1)
-    if observed is not None:
-        batch_scale = magnitude.sum(0) / count.sum(0).clamp_min(1)
-        scale = torch.where(count > 0, scale, batch_scale)
-    scale = scale.clamp_min(MEAN_SCALE_MIN)
+    batch_scale = magnitude.sum(0) / count.sum(0).clamp_min(1)
+    scale = torch.where(count > 0, magnitude / count.clamp_min(1), batch_scale).clamp_min(MEAN_SCALE_MIN)
     return values / scale, torch.zeros_like(scale), scale
 
 
