@@ -559,6 +559,16 @@ class TTMForecastChannelMixer(nn.Module):
         return forecast + self.mlp(x)
 
 
+def linear_over_patches(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+    """`layer` applied to the patches of every series flattened in (patch, feature) order: (N, B, C, D) -> (B, C, out).
+
+    Computed as a sum of per-patch products, so the flattened, batch-major copy of `x` is never materialised.
+    """
+    n, b, c, d = x.shape
+    weight = layer.weight.view(-1, n, d).permute(1, 2, 0)  # (N, D, out)
+    return (torch.bmm(x.reshape(n, b * c, d), weight).sum(0) + layer.bias).view(b, c, -1)
+
+
 class TTMForecastHead(nn.Module):
     """Flattens the patches of every target channel into the forecast; optionally adds quantile offsets."""
 
@@ -582,14 +592,14 @@ class TTMForecastHead(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.targets is not None:
             x = x[:, :, self.targets]
-        features = self.dropout_layer(x.permute(1, 2, 0, 3).flatten(2))  # (B, C', N * width)
-        forecast = self.base_forecast_block(features).transpose(1, 2)[:, : self.horizon]  # (B, H', C')
+        x = self.dropout_layer(x)
+        forecast = linear_over_patches(x, self.base_forecast_block).transpose(1, 2)[:, : self.horizon]  # (B, H', C')
         if self.fcm_block is not None:
             forecast = self.fcm_block(forecast, past_values, future_values)
         if self.quantile_block is None:
             return forecast, None
         # Non-negative gaps between neighbouring levels, accumulated outwards from the median: never crossing.
-        gaps = F.softplus(self.quantile_block(features).unflatten(-1, (self.num_offsets, -1)))  # (B, C', Q-1, H)
+        gaps = F.softplus(linear_over_patches(x, self.quantile_block).unflatten(-1, (self.num_offsets, -1)))
         gaps = gaps[..., : self.horizon].permute(0, 2, 3, 1)  # (B, Q-1, H', C')
         m = self.median_index
         below = gaps[:, :m].flip(1).cumsum(1).flip(1)
