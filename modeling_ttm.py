@@ -155,14 +155,16 @@ class TTMSelfAttention(nn.Module):
         self.out_proj = nn.Linear(spec.width, spec.width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.permute(1, 2, 0, 3)  # (B, C, N, W)
+        n, b, c, w = x.shape
+        x = x.permute(1, 2, 0, 3).reshape(b * c, n, w)  # one sequence of patches per series and channel
 
-        def heads(t: torch.Tensor) -> torch.Tensor:  # (B, C, N, W) -> (B, C, heads, N, W / heads)
-            return t.unflatten(-1, (self.num_heads, -1)).transpose(-2, -3)
+        def heads(t: torch.Tensor) -> torch.Tensor:  # (B * C, N, W) -> (B * C, heads, N, W / heads)
+            return t.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
 
         q, k, v = heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x))
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
-        return self.out_proj(out.transpose(-2, -3).flatten(-2)).permute(2, 0, 1, 3)
+        out = self.out_proj(out.transpose(1, 2).flatten(-2))  # (B * C, N, W)
+        return out.view(b, c, n, w).permute(2, 0, 1, 3)
 
 
 class TTMPatchMixer(nn.Module):

@@ -1,0 +1,85 @@
+"""ONNX export (scripts/export.py): ONNX Runtime agrees with TTMForPrediction.forward at two batch sizes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import onnxruntime as ort
+import pytest
+import torch
+from tiny import tiny_config
+
+from configuration_ttm import TTMConfig
+from modeling_ttm import TTMForPrediction
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import export  # noqa: E402
+
+R2_512_96 = dict(
+    context_length=512,
+    prediction_length=96,
+    patch_length=64,
+    patch_stride=64,
+    num_input_channels=2,
+    d_model=192,
+    adaptive_patching_levels=3,
+    num_layers=2,
+    decoder_num_layers=2,
+    decoder_d_model=128,
+)
+
+
+def exported(config: TTMConfig, path: Path, observed_mask: bool = False) -> TTMForPrediction:
+    torch.manual_seed(0)
+    model = TTMForPrediction(config).eval()
+    export.export_onnx(model, path, observed_mask=observed_mask)
+    return model
+
+
+def graph_names(path: Path) -> tuple[list[str], list[str]]:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()]
+
+
+def test_cli_exports_a_checkpoint_with_parity(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    checkpoint = tmp_path / "checkpoint"
+    TTMForPrediction(tiny_config()).save_pretrained(checkpoint)
+    output = tmp_path / "model.onnx"
+    assert export.main([str(checkpoint), str(output), "--batch-size-for-tracing", "3"]) == 0
+    printed = capsys.readouterr().out
+    diff = float(printed.split("max abs diff ")[1].split()[0])
+    assert diff <= export.PARITY_TOLERANCE
+    assert graph_names(output) == (["past_values"], ["prediction_outputs"])
+
+
+def test_cli_refuses_to_overwrite_the_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    TTMForPrediction(tiny_config()).save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    before = weights.read_bytes()
+    with pytest.raises(SystemExit):
+        export.main([str(tmp_path), str(weights)])
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert weights.read_bytes() == before
+
+
+def test_r2_512_96_architecture(tmp_path: Path) -> None:
+    path = tmp_path / "r2.onnx"
+    model = exported(TTMConfig(**R2_512_96), path)
+    assert export.onnx_parity(model, path, batch_sizes=(1, 5)) <= export.PARITY_TOLERANCE
+
+
+def test_quantile_outputs(tmp_path: Path) -> None:
+    path = tmp_path / "quantiles.onnx"
+    model = exported(tiny_config(quantile_levels=[0.1, 0.5, 0.9]), path)
+    assert graph_names(path)[1] == ["prediction_outputs", "quantile_outputs"]
+    assert export.onnx_parity(model, path, batch_sizes=(1, 5)) <= export.PARITY_TOLERANCE
+
+
+def test_freq_token_and_observed_mask_inputs(tmp_path: Path) -> None:
+    path = tmp_path / "freq.onnx"
+    config = tiny_config(resolution_prefix_tuning=True, frequency_token_vocab_size=5, self_attn=True)
+    model = exported(config, path, observed_mask=True)
+    assert graph_names(path)[0] == ["past_values", "past_observed_mask", "freq_token"]
+    diff = export.onnx_parity(model, path, batch_sizes=(1, 5), observed_mask=True)
+    assert diff <= export.PARITY_TOLERANCE
