@@ -34,6 +34,9 @@ except ImportError:
 
 STD_SCALE_EPS = 1e-5  # added to the variance of the "std" scaler
 MEAN_SCALE_MIN = 1e-10  # floor of the "mean" scaler
+# Bound of scaled values. Observed values stay far inside it (|z| <= sqrt(context) for "std"); only the zeros of
+# unobserved positions in a series far from zero can reach it, instead of overflowing the model's dtype.
+SCALED_LIMIT = 1e4
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -309,12 +312,12 @@ def _check_integral(name: str, values: torch.Tensor, upper: torch.Tensor | int, 
 
 
 def prepare_past(
-    config: TTMConfig, past_values: torch.Tensor, past_observed_mask: torch.Tensor | None
+    config: TTMConfig, past_values: torch.Tensor, past_observed_mask: torch.Tensor | None, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Validates `past_values` and returns (values, observed mask or None when all observed), fitted to the context.
 
-    NaN values count as missing: they become 0 and unobserved. Inputs longer than `context_length` keep their last
-    `context_length` steps; shorter ones are left-padded with unobserved zeros.
+    Values are cast to the model's `dtype`. NaN values count as missing: they become 0 and unobserved. Inputs longer
+    than `context_length` keep their last `context_length` steps; shorter ones are left-padded with unobserved zeros.
     """
     if not isinstance(past_values, torch.Tensor):
         raise TypeError(f"`past_values` must be a torch.Tensor, got {type(past_values).__name__}.")
@@ -339,10 +342,14 @@ def prepare_past(
                 f"{tuple(past_values.shape)}, got {shape}."
             )
         observed = past_observed_mask != 0
+    past_values = past_values.to(dtype)
     finite = torch.isfinite(past_values)
     if not bool(finite.all()):
         if bool(torch.isinf(past_values).any()):
-            raise ValueError("`past_values` contains +/-inf; mark missing values with NaN or `past_observed_mask`.")
+            raise ValueError(
+                f"`past_values` contains +/-inf (or values beyond the range of {dtype}); mark missing values with "
+                "NaN or `past_observed_mask`."
+            )
         observed = finite if observed is None else observed & finite
         past_values = torch.where(finite, past_values, 0.0)
     context = config.context_length
@@ -361,29 +368,36 @@ def prepare_past(
 def scale_series(
     config: TTMConfig, values: torch.Tensor, observed: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Scales every series and channel over its observed steps; returns (scaled values, loc, scale)."""
+    """Scales every series and channel over its observed steps; returns (scaled values, loc, scale).
+
+    The statistics are computed in float64, so any magnitude the input's dtype can hold scales without overflow;
+    the scaled values come back in the input's dtype, bounded by `SCALED_LIMIT`, loc and scale in float64.
+    """
+    dtype, values = values.dtype, values.double()
     if config.scaling is None:
         ones = values.new_ones(values.shape[0], 1, values.shape[2])
-        return values, torch.zeros_like(ones), ones
+        return values.to(dtype), torch.zeros_like(ones), ones
     if observed is None:  # every value observed
         if config.scaling == "std":
             loc = values.mean(1, keepdim=True)
             scale = torch.sqrt((values - loc).square().mean(1, keepdim=True) + STD_SCALE_EPS)
-            return (values - loc) / scale, loc, scale
-        scale = values.abs().mean(1, keepdim=True).clamp_min(MEAN_SCALE_MIN)
-        return values / scale, torch.zeros_like(scale), scale
-    weights = observed.to(values.dtype)
-    count = weights.sum(1, keepdim=True)
-    if config.scaling == "std":
-        loc = (values * weights).sum(1, keepdim=True) / count.clamp_min(1)
-        variance = ((values - loc) * weights).square().sum(1, keepdim=True) / count.clamp_min(1)
-        scale = torch.sqrt(variance + STD_SCALE_EPS)
-        return (values - loc) / scale, loc, scale
-    # "mean": mean absolute value; series without observations take the batch's mean absolute value per channel.
-    magnitude = (values * weights).abs().sum(1, keepdim=True)
-    batch_scale = magnitude.sum(0) / count.sum(0).clamp_min(1)
-    scale = torch.where(count > 0, magnitude / count.clamp_min(1), batch_scale).clamp_min(MEAN_SCALE_MIN)
-    return values / scale, torch.zeros_like(scale), scale
+        else:
+            loc = values.new_zeros(values.shape[0], 1, values.shape[2])
+            scale = values.abs().mean(1, keepdim=True).clamp_min(MEAN_SCALE_MIN)
+    else:
+        weights = observed.to(values.dtype)
+        count = weights.sum(1, keepdim=True)
+        if config.scaling == "std":
+            loc = (values * weights).sum(1, keepdim=True) / count.clamp_min(1)
+            variance = ((values - loc) * weights).square().sum(1, keepdim=True) / count.clamp_min(1)
+            scale = torch.sqrt(variance + STD_SCALE_EPS)
+        else:  # mean absolute value; series without observations take the batch's, per channel
+            magnitude = (values * weights).abs().sum(1, keepdim=True)
+            batch_scale = magnitude.sum(0) / count.sum(0).clamp_min(1)
+            loc = torch.zeros_like(magnitude)
+            scale = torch.where(count > 0, magnitude / count.clamp_min(1), batch_scale).clamp_min(MEAN_SCALE_MIN)
+    scaled = ((values - loc) / scale).clamp(-SCALED_LIMIT, SCALED_LIMIT)
+    return scaled.to(dtype), loc, scale
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -726,7 +740,7 @@ class TTMModel(TTMPreTrainedModel):
         return_dict (`bool`, *optional*):
             Whether to return a [`TTMModelOutput`] instead of a tuple.
         """
-        values, observed = prepare_past(self.config, past_values, past_observed_mask)
+        values, observed = prepare_past(self.config, past_values, past_observed_mask, self.dtype)
         freq_token = check_freq_token(self.config, freq_token, values.shape[0])
         hidden_states = [] if (output_hidden_states or self.config.output_hidden_states) else None
         hidden, patches, loc, scale = self.encode(values, observed, freq_token, hidden_states)
@@ -734,8 +748,8 @@ class TTMModel(TTMPreTrainedModel):
             last_hidden_state=batch_major(hidden),
             hidden_states=None if hidden_states is None else tuple(map(batch_major, hidden_states)),
             patch_input=batch_major(patches),
-            loc=loc,
-            scale=scale,
+            loc=loc.to(values.dtype),
+            scale=scale.to(values.dtype),
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return output if return_dict else output.to_tuple()
@@ -797,8 +811,9 @@ def prepare_future(
     future_values: torch.Tensor | None,
     future_observed_mask: torch.Tensor | None,
     batch: int,
+    dtype: torch.dtype,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Checks the future values and mask and trims them to the forecast length."""
+    """Checks the future values and mask, casts the values to `dtype` and trims both to the forecast length."""
     needs_exogenous = config.enable_forecast_channel_mixing and bool(config.exogenous_channel_indices)
     horizon = config.forecast_length
     if future_values is None:
@@ -822,8 +837,12 @@ def prepare_future(
             f"`future_values` must have {' or '.join(map(str, sorted(lengths)))} time steps, got "
             f"{future_values.shape[1]}."
         )
+    future_values = future_values.to(dtype)
     if bool(torch.isinf(future_values).any()):
-        raise ValueError("`future_values` contains +/-inf; mark missing values with NaN or `future_observed_mask`.")
+        raise ValueError(
+            f"`future_values` contains +/-inf (or values beyond the range of {dtype}); mark missing values with NaN "
+            "or `future_observed_mask`."
+        )
     if needs_exogenous and bool(future_values[:, :horizon, config.exogenous_channel_indices].isnan().any()):
         raise ValueError("`future_values` has NaN in exogenous channels, whose future must be known.")
     if future_observed_mask is not None:
@@ -928,11 +947,13 @@ class TTMForPrediction(TTMPreTrainedModel):
         torch.Size([4, 16, 2])
         ```"""
         config = self.config
-        values, observed = prepare_past(config, past_values, past_observed_mask)
+        values, observed = prepare_past(config, past_values, past_observed_mask, self.dtype)
         batch = values.shape[0]
         freq_token = check_freq_token(config, freq_token, batch)
         categories = check_static_categoricals(config, static_categorical_values, batch)
-        future_values, future_observed_mask = prepare_future(config, future_values, future_observed_mask, batch)
+        future_values, future_observed_mask = prepare_future(
+            config, future_values, future_observed_mask, batch, values.dtype
+        )
         hidden_states = [] if (output_hidden_states or config.output_hidden_states) else None
 
         hidden, patches, loc, scale = self.backbone.encode(values, observed, freq_token, hidden_states)
@@ -941,9 +962,10 @@ class TTMForPrediction(TTMPreTrainedModel):
 
         if config.prediction_channel_indices is not None:
             loc, scale = loc[..., config.prediction_channel_indices], scale[..., config.prediction_channel_indices]
-        forecast = forecast * scale + loc
+        forecast = (forecast * scale + loc).to(values.dtype)  # in float64: scale and loc may be huge
         if quantiles is not None:
-            quantiles = quantiles * scale.unsqueeze(1) + loc.unsqueeze(1)
+            quantiles = (quantiles * scale.unsqueeze(1) + loc.unsqueeze(1)).to(values.dtype)
+        loc, scale = loc.to(values.dtype), scale.to(values.dtype)
 
         loss = None
         if future_values is not None and return_loss and (config.loss is not None or quantiles is not None):

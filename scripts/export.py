@@ -79,10 +79,10 @@ class ExportableTTM(nn.Module):
         forecast, quantiles = model.head(hidden, values, future_values)
         if config.prediction_channel_indices is not None:
             loc, scale = loc[..., config.prediction_channel_indices], scale[..., config.prediction_channel_indices]
-        forecast = forecast * scale + loc
+        forecast = (forecast * scale + loc).to(values.dtype)
         if quantiles is None:
             return (forecast,)
-        return forecast, quantiles * scale.unsqueeze(1) + loc.unsqueeze(1)
+        return forecast, (quantiles * scale.unsqueeze(1) + loc.unsqueeze(1)).to(values.dtype)
 
 
 def needs_future_values(config: TTMConfig) -> bool:
