@@ -3,7 +3,7 @@
 Both models are built from the same config kwargs and carry identical weights (granite-tsfm is initialised at random
 with a fixed seed, ours loads its state_dict). Before any timing, their prediction_outputs must agree within 1e-5.
 
-Usage: python scripts/benchmark.py [--repeats N] [--json results.json]   (see --help)
+Usage: python scripts/benchmark.py [--repeats N] [--json results.json] [--onnx]   (see --help)
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -117,6 +118,12 @@ columns:
   %peak        achieved GFLOP/s over the fp32 2048 x 2048 torch.mm GFLOP/s measured at the start of the run
                (fastest of max(repeats, 5) calls)
 
+ONNX Runtime (--onnx; needs the `export` extra):
+  the base config is exported by scripts/export.py (once per figure, for its channel count; the export time is
+  printed) and ONNX Runtime (CPUExecutionProvider, intra-op threads = torch's thread count) is timed on the latency
+  and inference figures, interleaved with ours and granite-tsfm; max|diff| is ONNX Runtime vs ours and must be
+  <= 1e-4; the ratios are granite time / ONNX Runtime time and ours time / ONNX Runtime time
+
 peak memory of a training step (measured on the train figure's model pair):
   torch.profiler(profile_memory=True) records every CPU tensor allocation and free made during one step; the
   peak of their running sum is added to the bytes of the tensors live before the step (parameters, gradients,
@@ -143,6 +150,9 @@ def parse_args() -> argparse.Namespace:
         "--profile", action="store_true", help="also print a torch.profiler op breakdown of the base inference figure"
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write all numbers to this JSON file")
+    parser.add_argument(
+        "--onnx", action="store_true", help="also export the base config to ONNX and time ONNX Runtime (see below)"
+    )
     args = parser.parse_args()
     if args.repeats < 1 or args.warmup < 1:
         parser.error("--repeats and --warmup must be >= 1")
@@ -406,6 +416,56 @@ def print_profile(classes: tuple[type, type, type, type], args: argparse.Namespa
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
+ONNX_WIDTHS = (12, 7, 10, 11, 11, 10, 12, 10, 10)  # columns of the --onnx table
+
+
+def run_onnx(classes: tuple[type, type, type, type], args: argparse.Namespace) -> list[dict]:
+    """ONNX Runtime against ours and granite-tsfm on the base latency and inference figures (see --help)."""
+    import numpy as np
+    import onnxruntime as ort
+    from export import PARITY_TOLERANCE, export_onnx
+
+    setup = SETUPS["base"]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    # Idle ONNX Runtime workers spin by default, which would steal the cores from the interleaved torch calls.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    print(f"\nONNX Runtime {ort.__version__} (CPUExecutionProvider, {options.intra_op_num_threads} intra-op threads):")
+    header = ["figure", "BxC", "export s", "max|diff|", "onnxrt ms", "ours ms", "granite ms", "g/onnxrt", "o/onnxrt"]
+    print("".join(f"{cell:{'<' if i == 0 else '>'}{ONNX_WIDTHS[i]}}" for i, cell in enumerate(header)))
+    rows = []
+    for figure in ("latency", "inference"):
+        batch, channels = setup.shapes[figure]
+        ours, granite = build_pair(classes, setup.kwargs(channels), args.seed)
+        inputs = make_inputs(setup, batch, channels, torch.Generator().manual_seed(args.seed))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "ttm.onnx"
+            start = time.perf_counter()
+            export_onnx(ours.eval(), path)
+            export_s = time.perf_counter() - start
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        feed = {name: tensor.numpy() for name, tensor in inputs.items()}
+        with torch.inference_mode():
+            expected = ours(**inputs, return_dict=True).prediction_outputs.numpy()
+        diff = float(np.abs(session.run(None, feed)[0] - expected).max())
+        if diff > PARITY_TOLERANCE:
+            raise AssertionError(f"ONNX Runtime and ours differ by {diff:.3g} > {PARITY_TOLERANCE:g}")
+        calls = {
+            "onnxruntime": lambda session=session, feed=feed: session.run(None, feed),
+            "ours": make_inference(ours, inputs),
+            "granite": make_inference(granite, inputs),
+        }
+        medians = interleaved_medians(calls, args.repeats, args.warmup)
+        row = {"config": setup.name, "figure": figure, "batch": batch, "channels": channels, "export_s": export_s}
+        row |= {"max_abs_diff": diff, **{f"{name}_s": seconds for name, seconds in medians.items()}}
+        rows.append(row)
+        ms = {name: f"{seconds * 1e3:.2f}" for name, seconds in medians.items()}
+        ratios = [f"{medians[name] / medians['onnxruntime']:.2f}" for name in ("granite", "ours")]
+        cells = [figure, f"{batch}x{channels}", f"{export_s:.1f}", f"{diff:.1e}", *ms.values(), *ratios]
+        print("".join(f"{cell:{'<' if i == 0 else '>'}{ONNX_WIDTHS[i]}}" for i, cell in enumerate(cells)), flush=True)
+    return rows
+
+
 def main() -> int:
     args = parse_args()
     if args.threads is not None:
@@ -446,8 +506,16 @@ def main() -> int:
             print(f"note: {row['config']}/{row['figure']}: granite counts {row['granite_flops'] / 1e9:.3f} GFLOP")
     if args.profile:
         print_profile(classes, args)
+    onnx_rows = []
+    if args.onnx:
+        try:
+            onnx_rows = run_onnx(classes, args)
+        except Exception as error:
+            failures["onnx"] = f"{type(error).__name__}: {error}"
+            print(f"onnx FAILED  {failures['onnx']}")
     if args.json:
         results = {"environment": env, "matmul_peak_gflops": peak, "repeats": args.repeats, "warmup": args.warmup}
+        results["onnx_rows"] = onnx_rows
         args.json.write_text(json.dumps({**results, "rows": rows, "failures": failures}, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 1 if failures else 0

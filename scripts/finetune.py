@@ -23,13 +23,24 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
+import re
+import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import transformers
-from transformers import EarlyStoppingCallback, HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers import (
+    EarlyStoppingCallback,
+    HfArgumentParser,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
 
 from configuration_ttm import TTMConfig
 from modeling_ttm import TTMForPrediction
@@ -288,8 +299,20 @@ class Prepared:
     data_config: dict
 
 
+def check_output_dir(output_dir: str, inputs: list[str]) -> None:
+    """Refuse an output directory that is, or would overwrite, an input, or that cannot be created."""
+    output = Path(output_dir).resolve()
+    for source in inputs:
+        if Path(source).exists() and Path(source).resolve() == output:
+            raise ValueError(f"`output_dir`: {output_dir} would overwrite the input {source}; choose another directory")
+    existing = next(parent for parent in (output, *output.parents) if parent.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"`output_dir`: cannot create or write {output_dir} ({existing} is not a writable directory)")
+
+
 def prepare(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> Prepared:
     """Load and check data and model; raises ValueError naming the argument on anything that cannot work."""
+    check_output_dir(training_args.output_dir, [data_args.data_path, model_args.model_name_or_path])
     if training_args.remove_unused_columns:
         raise ValueError(
             "`remove_unused_columns` must be False: the window rows carry the series references the collator reads."
@@ -319,7 +342,8 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, training_args:
     model = load_model(model_args, store, static_sizes, int(series_lengths(splits["train"]).max()))
     config = model.config
     train = fewshot_subset(splits["train"], data_args.fewshot_fraction, config.context_length)
-    windows = {"train": TrainWindows(train, config.forecast_length, data_args.windows_per_epoch)}
+    seed = training_args.seed if training_args.data_seed is None else training_args.data_seed
+    windows = {"train": TrainWindows(train, config.forecast_length, data_args.windows_per_epoch, seed=seed)}
     for split, argument in (("validation", "validation_fraction"), ("test", "test_fraction")):
         windows[split] = EvalWindows(splits[split], config.forecast_length, stride=data_args.eval_stride)
         wanted = getattr(data_args, argument) > 0 or getattr(data_args, f"{split}_start") is not None
@@ -351,6 +375,57 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, training_args:
     return Prepared(model, windows["train"], windows["validation"], windows["test"], data_config)
 
 
+class WindowEpochCallback(TrainerCallback):
+    """Sets the epoch that keys the training windows' draws, also in the epoch a resumed run restarts mid-way.
+
+    There Trainer's batch-skipping data loader does not pass `set_epoch` on to the dataset.
+    """
+
+    def __init__(self, windows: TrainWindows):
+        self.windows = windows
+
+    def on_epoch_begin(self, args: TrainingArguments, state: transformers.TrainerState, control, **kwargs) -> None:
+        self.windows.set_epoch(math.floor(state.epoch or 0))
+
+
+def checkpoint_is_complete(directory: Path) -> bool:
+    """Whether a Trainer save into `directory` (checkpoint-N) finished.
+
+    Trainer writes a checkpoint file by file and `trainer_state.json` last, so a save killed midway leaves a
+    directory without a readable state file of step N: that directory must not be resumed from.
+    """
+    try:
+        state = json.loads((directory / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return directory.name == f"checkpoint-{state.get('global_step')}"
+
+
+def resolve_checkpoint(resume: str | None, output_dir: str, remove_incomplete: bool) -> str | None:
+    """The checkpoint to resume from: "last" is the newest complete checkpoint of `output_dir`.
+
+    Incomplete checkpoints (saves cut short by a kill) are reported and, on the main process, removed; resuming
+    from an incomplete checkpoint named explicitly is refused.
+    """
+    if resume is None:
+        return None
+    if resume != "last":
+        if not checkpoint_is_complete(Path(resume)):
+            raise ValueError(f"`resume_from_checkpoint`: {resume} is not a complete checkpoint (no trainer_state.json)")
+        return resume
+    steps = {path: re.fullmatch(r"checkpoint-(\d+)", path.name) for path in Path(output_dir).glob("checkpoint-*")}
+    found = sorted((path for path, step in steps.items() if step and path.is_dir()), key=lambda p: int(steps[p][1]))
+    complete = [path for path in found if checkpoint_is_complete(path)]
+    for path in found:
+        if path not in complete:
+            logger.warning("ignoring %s: its save did not finish%s", path, " (removed)" if remove_incomplete else "")
+            if remove_incomplete:
+                shutil.rmtree(path)
+    if not complete:
+        raise ValueError(f"`resume_from_checkpoint`: no complete checkpoint in {output_dir}")
+    return str(complete[-1])
+
+
 def setup_logging(training_args: TrainingArguments) -> None:
     """This script's summaries at INFO on the main process; --log_level also sets the transformers verbosity."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -380,13 +455,19 @@ def main(argv: list[str] | None = None) -> Trainer:
         train_dataset=prepared.train,
         eval_dataset=prepared.validation,
         data_collator=ForecastWindowCollator.from_config(prepared.model.config),
+        callbacks=[WindowEpochCallback(prepared.train)],
     )
     if prepared.validation is not None:
         trainer.save_metrics("initial_eval", trainer.evaluate(metric_key_prefix="initial_eval"))
         if training_args.load_best_model_at_end and model_args.early_stopping_patience > 0:
             trainer.add_callback(EarlyStoppingCallback(model_args.early_stopping_patience))
-    resume = training_args.resume_from_checkpoint
-    result = trainer.train(resume_from_checkpoint=True if resume == "last" else resume)
+    try:
+        resume = resolve_checkpoint(
+            training_args.resume_from_checkpoint, training_args.output_dir, training_args.should_save
+        )
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    result = trainer.train(resume_from_checkpoint=resume)
     trainer.remove_callback(EarlyStoppingCallback)
     trainer.save_model()
     trainer.save_metrics("train", result.metrics)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import onnxruntime as ort
@@ -13,8 +13,10 @@ from tiny import tiny_config
 from configuration_ttm import TTMConfig
 from modeling_ttm import TTMForPrediction
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import export  # noqa: E402
+# Loaded from its file: putting scripts/ on sys.path would shadow the `evaluate` library with scripts/evaluate.py.
+_spec = importlib.util.spec_from_file_location("export", Path(__file__).resolve().parents[1] / "scripts" / "export.py")
+export = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(export)
 
 R2_512_96 = dict(
     context_length=512,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,9 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 import pytest
+from tiny import tiny_config
+
+from modeling_ttm import TTMForPrediction
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "forecast.py"
@@ -55,19 +59,27 @@ def hourly_csv(tmp_path: Path) -> Path:
     return path
 
 
-def test_demo_run_forecasts_the_sea_surface_temperature(tmp_path: Path) -> None:
+def test_demo_run_forecasts_the_sea_surface_temperature_zero_shot(tmp_path: Path) -> None:
     demo = Path(importlib.util.find_spec("bokeh_sampledata").origin).parent / "_data" / "sea_surface_temperature.csv.gz"
     demo_bytes = demo.read_bytes()
 
     result = run_forecast(cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert "UNTRAINED" in result.stdout
+    assert "shipped checkpoint" in result.stdout and "ttm-r2-512-96-offline" in result.stdout
     forecast = pd.read_csv(tmp_path / "forecast.csv")
-    assert list(forecast.columns) == ["time (UTC)", "temperature (celsius)"]
+    target = "temperature (celsius)"
+    assert list(forecast.columns) == ["time (UTC)", target, *(f"{target}_q{q}" for q in ("0.1", "0.5", "0.9"))]
     last = pd.to_datetime(pd.read_csv(demo)["time (UTC)"]).max()
     assert_continues(forecast, "time (UTC)", last, "30min", horizon=96)  # the r2 512-96 architecture
-    assert np.isfinite(forecast["temperature (celsius)"]).all()
+    values = forecast.drop(columns="time (UTC)").to_numpy()
+    assert np.isfinite(values).all()
+    assert (np.diff(values[:, 1:], axis=1) >= 0).all()  # quantiles do not cross
+    np.testing.assert_allclose(forecast[target], forecast[f"{target}_q0.5"], rtol=1e-5)  # the point is the median
+    # The shipped weights beat seasonal naive zero-shot on this held-out series (rolling windows, MASE).
+    ratio = float(re.search(r"MASE ratio \(model / seasonal naive\): ([\d.]+)", result.stdout).group(1))
+    assert ratio < 1, result.stdout
+    assert (tmp_path / "forecast_temperature-celsius.png").stat().st_size > 10_000
     assert demo.read_bytes() == demo_bytes
 
 
@@ -83,10 +95,35 @@ def test_user_csv_with_two_targets(tmp_path: Path, hourly_csv: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     forecast = pd.read_csv(output)
-    assert list(forecast.columns) == ["date", "load", "temp"]
+    quantiles = [f"{name}_q{q}" for name in ("load", "temp") for q in ("0.1", "0.5", "0.9")]
+    assert list(forecast.columns) == ["date", "load", *quantiles[:3], "temp", *quantiles[3:]]
     assert_continues(forecast, "date", pd.Timestamp("2024-01-01") + pd.Timedelta(hours=299), "1h", horizon=24)
-    assert np.isfinite(forecast[["load", "temp"]].to_numpy()).all()
+    assert np.isfinite(forecast.drop(columns="date").to_numpy()).all()
+    assert {p.name for p in output.parent.glob("*.png")} == {"forecast_load.png", "forecast_temp.png"}
     assert hourly_csv.read_bytes() == input_bytes
+
+
+def test_stacked_series_with_holdout_and_a_model_without_quantiles(tmp_path: Path) -> None:
+    TTMForPrediction(tiny_config(num_input_channels=1)).save_pretrained(tmp_path / "model")
+    steps = np.arange(120)
+    frames = [
+        pd.DataFrame({"site": site, "time": pd.date_range("2024-01-01", periods=120, freq="D"), "y": np.sin(steps) + k})
+        for k, site in enumerate(["a", "b"])
+    ]
+    path = tmp_path / "stacked.parquet"
+    pd.concat(frames).to_parquet(path)
+
+    result = run_forecast(
+        "--input", path, "--id-column", "site", "--model", tmp_path / "model", "--horizon", "4", "--holdout",
+        cwd=tmp_path,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    forecast = pd.read_csv(tmp_path / "forecast.csv")
+    assert list(forecast.columns) == ["site", "time", "y"]
+    assert forecast.groupby("site")["time"].last().tolist() == ["2024-04-29", "2024-04-29"]  # the held-out days
+    assert "holdout" in result.stdout and "mase" in result.stdout
+    assert {p.name for p in tmp_path.glob("*.png")} == {"forecast_a_y.png", "forecast_b_y.png"}
 
 
 @pytest.mark.parametrize(

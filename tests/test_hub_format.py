@@ -117,3 +117,12 @@ def test_convert_granite_checkpoint(tmp_path):
 
     again = convert(tmp_path / "ibm", tmp_path / "ours")
     assert again.returncode != 0 and "not empty" in again.stderr
+
+
+def test_shipped_checkpoints_carry_the_current_code():
+    """The code files next to shipped weights serve `trust_remote_code` users: they must be this project's code."""
+    checkpoints = sorted((ROOT / "checkpoints").glob("*/config.json"))
+    assert checkpoints
+    for config in checkpoints:
+        for name in ("configuration_ttm.py", "modeling_ttm.py"):
+            assert (config.parent / name).read_text() == (ROOT / name).read_text(), f"{config.parent.name}/{name}"

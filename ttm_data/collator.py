@@ -37,7 +37,8 @@ class ForecastWindowCollator:
 
     Use as `Trainer(data_collator=ForecastWindowCollator.from_config(model.config), ...)` with `TrainWindows` as
     training data and `EvalWindows` as evaluation data. Rows whose `end` is None (training) get a window end drawn
-    uniformly from their series' valid ends at every call; rows with an `end` (evaluation) are cut exactly there.
+    uniformly from their series' valid ends at every call (keyed by the item indices when `TrainWindows` has a `seed`);
+    rows with an `end` (evaluation) are cut exactly there.
 
     The output holds only model inputs, so `remove_unused_columns=False` is safe: `past_values` (batch,
     context_length, channels), `future_values` (batch, prediction_length, channels) with all channels (targets first,
@@ -92,7 +93,9 @@ class ForecastWindowCollator:
         ends = np.fromiter((-1 if row["end"] is None else row["end"] for row in rows), dtype=np.int64, count=len(rows))
         drawn = ends < 0
         if drawn.any():
-            ends[drawn] = source.sample_ends(series[drawn], window_rng())
+            indices = np.fromiter((row.get("index", -1) for row in rows), dtype=np.int64, count=len(rows))
+            rng = source.batch_rng(indices, process_index())
+            ends[drawn] = source.sample_ends(series[drawn], window_rng() if rng is None else rng)
         arrays = extract_windows(store, series, ends, self.context_length, self.prediction_length)
         batch = {name: torch.from_numpy(array) for name, array in arrays.items()}
         if self.return_freq_token:

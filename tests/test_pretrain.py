@@ -1,0 +1,120 @@
+"""scripts/pretrain.py: a few Trainer steps on tiny corpora (in memory and streamed), resuming, and its data parts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from datasets import Dataset
+
+from ttm_data import ForecastWindowCollator, TrainWindows
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = json.dumps(
+    {"context_length": 32, "prediction_length": 8, "patch_length": 8, "patch_stride": 8, "d_model": 16,
+     "num_layers": 1, "adaptive_patching_levels": 0, "decoder_num_layers": 1, "decoder_d_model": 8}
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pretrain() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("pretrain_script", ROOT / "scripts" / "pretrain.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def corpus(seed: int, series: int = 6, freq: str = "h") -> Dataset:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(80, 300, size=series)
+    return Dataset.from_dict(
+        {
+            "target": [
+                (10 * seed + np.sin(np.arange(n) / 4) + rng.normal(0, 0.1, n)).astype(np.float32) for n in lengths
+            ],
+            "start": [pd.Timestamp("2024-01-01")] * series,
+            "freq": [freq] * series,
+            "item_id": [f"{seed}-{i}" for i in range(series)],
+        }
+    )
+
+
+def run(pretrain: ModuleType, output: Path, *args: str) -> dict:
+    common = ["--output_dir", str(output), "--config_overrides", TINY, "--per_device_train_batch_size", "8"]
+    common += ["--buffer_series", "4", "--windows_per_buffer", "12", "--min_past", "8", "--use_cpu", "--seed", "0"]
+    common += ["--logging_steps", "1", "--save_steps", "2", "--eval_steps", "2", "--warmup_steps", "0"]
+    pretrain.main([*common, *args])
+    return json.loads((output / "trainer_state.json").read_text())
+
+
+def test_trains_checkpoints_and_resumes(pretrain: ModuleType, tmp_path: Path) -> None:
+    corpus(1).save_to_disk(str(tmp_path / "corpus"))
+
+    state = run(pretrain, tmp_path / "run", "--corpus", str(tmp_path / "corpus"), "--max_steps", "4")
+
+    assert state["global_step"] == 4
+    assert any("eval_loss" in entry for entry in state["log_history"])  # validation: the series' tails
+    assert {"checkpoint-2", "checkpoint-4", "model.safetensors", "loss_curve.png"} <= {
+        p.name for p in (tmp_path / "run").iterdir()
+    }
+    resumed = run(
+        pretrain, tmp_path / "run", "--corpus", str(tmp_path / "corpus"), "--max_steps", "6",
+        "--resume_from_checkpoint", "last",
+    )  # fmt: skip
+    assert resumed["global_step"] == 6
+    steps = [entry["step"] for entry in resumed["log_history"] if "loss" in entry]
+    assert steps == [1, 2, 3, 4, 5, 6]  # steps 1-4 come from the checkpoint, 5-6 continue them
+
+
+def test_streams_and_mixes_parquet_corpora_with_prefix_tuning(pretrain: ModuleType, tmp_path: Path) -> None:
+    for seed, freq in [(1, "h"), (2, "D")]:
+        (tmp_path / f"c{seed}").mkdir()
+        corpus(seed, freq=freq).to_parquet(str(tmp_path / f"c{seed}" / "part-0.parquet"))
+
+    state = run(
+        pretrain, tmp_path / "run", "--corpus", str(tmp_path / "c1"), str(tmp_path / "c2"),
+        "--corpus_weights", "3", "1", "--streaming", "--resolution_prefix_tuning", "--quantile_levels", "0.1", "0.5",
+        "0.9", "--max_steps", "3",
+    )  # fmt: skip
+
+    assert state["global_step"] == 3
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["resolution_prefix_tuning"] and config["quantile_levels"] == [0.1, 0.5, 0.9]
+
+
+def test_weights_must_match_the_corpora(pretrain: ModuleType, tmp_path: Path) -> None:
+    corpus(1).save_to_disk(str(tmp_path / "corpus"))
+    with pytest.raises(SystemExit, match="corpus_weights"):
+        run(pretrain, tmp_path / "run", "--corpus", str(tmp_path / "corpus"), "--corpus_weights", "1", "2")
+
+
+def test_coarsen_averages_into_a_token_frequency(pretrain: ModuleType) -> None:
+    row = {"target": np.arange(24 * 40, dtype=np.float32), "start": pd.Timestamp("2024-01-01"), "freq": "h"}
+    row["target"][5] = np.nan
+    coarse = pretrain.coarsen(row, np.random.default_rng(0), min_length=30)
+    assert coarse["freq"] == "D"  # the only coarser token frequency with >= 30 points
+    expected = np.arange(24 * 40, dtype=np.float32).reshape(40, 24).mean(1)
+    expected[0] = np.delete(np.arange(24, dtype=np.float32), 5).mean()  # NaN is left out of the mean
+    np.testing.assert_allclose(coarse["target"], expected)
+    assert pretrain.coarsen({**row, "freq": "MS"}, np.random.default_rng(0), 30)["freq"] == "MS"
+
+
+def test_collator_mixes_buffers_and_standardises_windows(pretrain: ModuleType) -> None:
+    windows = [TrainWindows(corpus(seed, series=2), prediction_length=8) for seed in (1, 5)]
+    collator = pretrain.StandardizingCollator(ForecastWindowCollator(32, 8, return_freq_token=True))
+
+    batch = collator([windows[0][0], windows[1][0], windows[0][1]])
+
+    assert batch["past_values"].shape == (3, 32, 1) and batch["freq_token"].tolist() == [7, 7, 7]
+    observed = batch["past_observed_mask"].bool()
+    for values, mask in zip(batch["past_values"], observed, strict=True):
+        assert torch.allclose(values[mask].mean(), torch.tensor(0.0), atol=1e-4)
+        assert torch.allclose(values[mask].std(unbiased=False), torch.tensor(1.0), atol=1e-3)
