@@ -28,24 +28,15 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ttm_zoo import ARCHITECTURES  # noqa: E402
+
 TOLERANCE = 1e-5
 MIN_SAMPLE_SECONDS = 0.05  # fast calls are repeated inside one timed sample until it lasts at least this long
 PEAK_MATMUL_SIZE = 2048
 
 # Published r2 512-96 architecture (805,280 parameters).
-R2_512_96 = {
-    "context_length": 512,
-    "prediction_length": 96,
-    "patch_length": 64,
-    "patch_stride": 64,  # granite-tsfm requires patch_stride == patch_length
-    "d_model": 192,
-    "adaptive_patching_levels": 3,
-    "num_layers": 2,
-    "decoder_num_layers": 2,
-    "decoder_d_model": 128,
-    "expansion_factor": 2,
-    "scaling": "std",
-}
+R2_512_96 = {**ARCHITECTURES["r2-512-96"], "scaling": "std"}
 
 
 @dataclass(frozen=True)
@@ -161,7 +152,6 @@ def parse_args() -> argparse.Namespace:
 
 def load_model_classes() -> tuple[type, type, type, type]:
     """Import (TTMConfig, TTMForPrediction, TinyTimeMixerConfig, TinyTimeMixerForPrediction) quietly."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     warnings.filterwarnings("ignore")
     import transformers
 

@@ -20,19 +20,9 @@ import torch
 from configuration_ttm import TTMConfig
 from modeling_ttm import TTMForPrediction
 from ttm_data import ForecastWindowCollator, TrainWindows, load_series
+from ttm_zoo import ARCHITECTURES
 
-R2_512_96 = dict(
-    context_length=512,
-    prediction_length=96,
-    patch_length=64,
-    patch_stride=64,
-    d_model=192,
-    num_layers=2,
-    adaptive_patching_levels=3,
-    decoder_num_layers=2,
-    decoder_d_model=128,
-    expansion_factor=2,
-)
+R2_512_96 = ARCHITECTURES["r2-512-96"]
 
 
 def glucose_series_path() -> Path:

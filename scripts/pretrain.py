@@ -59,40 +59,13 @@ from modeling_ttm import TTMForPrediction
 from ttm_data import EvalWindows, ForecastWindowCollator, TrainWindows, chronological_split, parse_freq
 from ttm_data.collator import process_index
 from ttm_data.frequency import fixed_step
+from ttm_zoo import ARCHITECTURES
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402
 
 logger = logging.getLogger("pretrain")
 
-ARCHITECTURES = {
-    # IBM's published r2 512-96 architecture (REFERENCE.md §2): 805,280 parameters without a quantile head.
-    "r2-512-96": dict(
-        context_length=512,
-        prediction_length=96,
-        patch_length=64,
-        patch_stride=64,
-        d_model=192,
-        num_layers=2,
-        adaptive_patching_levels=3,
-        decoder_num_layers=2,
-        decoder_d_model=128,
-        expansion_factor=2,
-    ),  # fmt: skip
-    # A short-context variant for daily data, shaped like IBM's r2.1 90-30.
-    "r2.1-90-30": dict(
-        context_length=90,
-        prediction_length=30,
-        patch_length=10,
-        patch_stride=10,
-        d_model=64,
-        num_layers=2,
-        adaptive_patching_levels=2,
-        decoder_num_layers=2,
-        decoder_d_model=64,
-        expansion_factor=2,
-    ),  # fmt: skip
-}
 _BUFFER_FEATURES = Features(
     {"target": List(Value("float32")), "start": Value("timestamp[ns]"), "freq": Value("string")}
 )

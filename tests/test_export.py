@@ -12,24 +12,14 @@ from tiny import tiny_config
 
 from configuration_ttm import TTMConfig
 from modeling_ttm import TTMForPrediction
+from ttm_zoo import ARCHITECTURES
 
 # Loaded from its file: putting scripts/ on sys.path would shadow the `evaluate` library with scripts/evaluate.py.
 _spec = importlib.util.spec_from_file_location("export", Path(__file__).resolve().parents[1] / "scripts" / "export.py")
 export = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(export)
 
-R2_512_96 = dict(
-    context_length=512,
-    prediction_length=96,
-    patch_length=64,
-    patch_stride=64,
-    num_input_channels=2,
-    d_model=192,
-    adaptive_patching_levels=3,
-    num_layers=2,
-    decoder_num_layers=2,
-    decoder_d_model=128,
-)
+R2_512_96 = dict(ARCHITECTURES["r2-512-96"], num_input_channels=2)
 
 
 def exported(config: TTMConfig, path: Path, observed_mask: bool = False) -> TTMForPrediction:

@@ -2,6 +2,7 @@
 variants, and the selection rule users expect (longest context that the data fills, shortest horizon that covers
 the request, `prediction_filter_length` set to the request)."""
 
+from .architectures import ARCHITECTURES
 from .selection import (
     IBM_REVISIONS,
     SHIPPED_DIR,
@@ -11,4 +12,12 @@ from .selection import (
     select_variant,
 )
 
-__all__ = ["IBM_REVISIONS", "SHIPPED_DIR", "Variant", "local_variants", "parse_variant", "select_variant"]
+__all__ = [
+    "ARCHITECTURES",
+    "IBM_REVISIONS",
+    "SHIPPED_DIR",
+    "Variant",
+    "local_variants",
+    "parse_variant",
+    "select_variant",
+]
