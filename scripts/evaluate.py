@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from modeling_ttm import TTMForPrediction
 from ttm_data import (
+    LOAD_OPTIONS,
     EvalWindows,
     ForecastWindowCollator,
     SeriesStore,
@@ -183,16 +184,7 @@ def training_statistics(train: SeriesStore, channel_names: list[str]) -> tuple[n
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     model = load_model(args.model)
     context_length, horizon = check_lengths(model, args.context_length, args.horizon)
-    dataset = load_series(
-        args.input,
-        timestamp_column=args.timestamp_column,
-        id_column=args.id_column,
-        target_columns=args.target_columns,
-        exogenous_columns=args.exogenous_columns,
-        static_categorical_columns=args.static_categorical_columns,
-        freq=args.freq,
-        resample=args.resample,
-    )
+    dataset = load_series(args.input, **{name: getattr(args, name) for name in LOAD_OPTIONS})
     schema = series_schema(dataset)
     splits = chronological_split(
         dataset, validation_fraction=args.validation_fraction, test_fraction=args.test_fraction

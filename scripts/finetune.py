@@ -45,6 +45,7 @@ from transformers import (
 from configuration_ttm import TTMConfig
 from modeling_ttm import TTMForPrediction
 from ttm_data import (
+    LOAD_OPTIONS,
     EvalWindows,
     ForecastWindowCollator,
     SeriesStore,
@@ -319,16 +320,7 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, training_args:
         )
     if data_args.eval_stride < 1:
         raise ValueError(f"`eval_stride` must be positive, got {data_args.eval_stride}.")
-    dataset = load_series(
-        data_args.data_path,
-        timestamp_column=data_args.timestamp_column,
-        id_column=data_args.id_column,
-        target_columns=data_args.target_columns,
-        exogenous_columns=data_args.exogenous_columns,
-        static_categorical_columns=data_args.static_categorical_columns,
-        freq=data_args.freq,
-        resample=data_args.resample,
-    )
+    dataset = load_series(data_args.data_path, **{name: getattr(data_args, name) for name in LOAD_OPTIONS})
     schema = series_schema(dataset)
     splits = chronological_split(
         dataset,

@@ -13,11 +13,12 @@ collator = ForecastWindowCollator.from_config(model.config)  # Trainer(..., data
 
 from .collator import ForecastWindowCollator
 from .frequency import freq_token, parse_freq, seasonal_period
-from .loading import SeriesSchema, load_series, read_table, series_from_frame, series_schema
+from .loading import LOAD_OPTIONS, SeriesSchema, load_series, read_table, series_from_frame, series_schema
 from .splits import chronological_split, fewshot_subset, series_lengths, slice_series, split_starts
 from .windows import EvalWindows, SeriesStore, TrainWindows, extract_windows
 
 __all__ = [
+    "LOAD_OPTIONS",
     "EvalWindows",
     "ForecastWindowCollator",
     "SeriesSchema",

@@ -90,6 +90,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+# The keyword options of `load_series`, which the command-line scripts expose under the same names.
+LOAD_OPTIONS = (
+    "timestamp_column",
+    "id_column",
+    "target_columns",
+    "exogenous_columns",
+    "static_categorical_columns",
+    "freq",
+    "resample",
+)
+
+
 def load_series(
     path: str | Path,
     timestamp_column: str | None = None,
