@@ -49,16 +49,7 @@ from ttm_data import (
 from ttm_metrics import evaluation_report, format_report
 
 # Library errors name keyword arguments in backticks; the command line spells them as options.
-_OPTIONS = (
-    "timestamp_column",
-    "id_column",
-    "target_columns",
-    "exogenous_columns",
-    "static_categorical_columns",
-    "freq",
-    "validation_fraction",
-    "test_fraction",
-)
+_OPTIONS = (*(name for name in LOAD_OPTIONS if name != "resample"), "validation_fraction", "test_fraction")
 _OPTION_PATTERN = re.compile(r"`(" + "|".join(_OPTIONS) + r")`|`?resample=True`?")
 
 

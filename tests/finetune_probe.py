@@ -7,13 +7,13 @@ ends that the training collator drew and the weights the process holds after tra
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 from safetensors.torch import save_file
+from script_loader import load_script
 
 from ttm_data import TrainWindows
 from ttm_data.collator import process_index
@@ -29,12 +29,7 @@ def recording_sample_ends(self: TrainWindows, series: np.ndarray, rng: np.random
 
 
 TrainWindows.sample_ends = recording_sample_ends
-spec = importlib.util.spec_from_file_location(
-    "finetune", Path(__file__).resolve().parents[1] / "scripts" / "finetune.py"
-)
-finetune = sys.modules["finetune"] = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(finetune)
-trainer = finetune.main(sys.argv[1:])
+trainer = load_script("finetune").main(sys.argv[1:])
 prefix = Path(trainer.args.output_dir) / f"probe_rank{process_index()}"
 state = {name: tensor.detach().contiguous() for name, tensor in trainer.model.state_dict().items()}
 save_file(state, f"{prefix}.safetensors")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -11,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from datasets import load_dataset, load_from_disk
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["bokeh_stocks", "vega_temps_hourly", "vega_seattle_weather"]
@@ -18,11 +17,7 @@ SMALL = ["bokeh_stocks", "vega_temps_hourly", "vega_seattle_weather"]
 
 @pytest.fixture(scope="module")
 def builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_corpus", ROOT / "scripts" / "build_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script("build_corpus")
 
 
 def test_sources_become_univariate_series_with_frequency_and_license(builder: ModuleType) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from script_loader import load_script
 from tiny import tiny_config
 
 from modeling_ttm import TTMForPrediction
@@ -24,16 +25,9 @@ SCRIPT = ROOT / "scripts" / "evaluate.py"
 METRICS = {"mse", "mae", "mase", "smape"}
 
 
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("evaluate_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    return load_script()
+    return load_script("evaluate")
 
 
 @pytest.fixture(scope="module")

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import onnxruntime as ort
 import pytest
 import torch
+from script_loader import load_script
 from tiny import tiny_config
 
 from configuration_ttm import TTMConfig
 from modeling_ttm import TTMForPrediction
 from ttm_zoo import ARCHITECTURES
 
-# Loaded from its file: putting scripts/ on sys.path would shadow the `evaluate` library with scripts/evaluate.py.
-_spec = importlib.util.spec_from_file_location("export", Path(__file__).resolve().parents[1] / "scripts" / "export.py")
-export = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(export)
+export = load_script("export")
 
 R2_512_96 = dict(ARCHITECTURES["r2-512-96"], num_input_channels=2)
 

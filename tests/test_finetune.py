@@ -8,16 +8,15 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from tiny import tiny_config
+from script_loader import load_script
+from tiny import save_tiny_checkpoint, tiny_config
 
 from modeling_ttm import TTMForPrediction
 
@@ -28,22 +27,14 @@ SEA = SAMPLEDATA / "sea_surface_temperature.csv.gz"
 FAST = ["--eval_stride", "16", "--per_device_train_batch_size", "16", "--disable_tqdm", "true"]
 
 
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("finetune", ROOT / "scripts" / "finetune.py")
-    module = sys.modules["finetune"] = importlib.util.module_from_spec(spec)  # dataclasses resolve their module
-    spec.loader.exec_module(module)
-    return module
-
-
-finetune = load_script()
+finetune = load_script("finetune")
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny channel-independent TTM: context 32, horizon 8."""
     path = tmp_path_factory.mktemp("tiny-ttm")
-    torch.manual_seed(0)
-    TTMForPrediction(tiny_config(num_input_channels=1)).save_pretrained(path)
+    save_tiny_checkpoint(path)
     return path
 
 

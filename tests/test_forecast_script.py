@@ -8,24 +8,17 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
+from script_loader import load_script
 from tiny import tiny_config
 
 from modeling_ttm import TTMForPrediction
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "forecast.py"
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("forecast_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_forecast(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
@@ -153,7 +146,7 @@ def test_bad_arguments_fail_with_a_clear_message(
     monkeypatch.chdir(tmp_path)  # the default --output is ./forecast.csv
 
     with pytest.raises(SystemExit) as exit_info:
-        load_script().main(["--input", str(hourly_csv), *args])
+        load_script("forecast").main(["--input", str(hourly_csv), *args])
 
     assert exit_info.value.code != 0
     assert message in capsys.readouterr().err

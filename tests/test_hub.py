@@ -15,7 +15,6 @@ Every client run records each host it resolves or connects to (an audit hook), a
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -31,6 +30,7 @@ import torch
 from hub_server import HubServer
 from huggingface_hub import ModelCard, metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
+from script_loader import load_script
 from tiny import small_granite_model, tiny_config
 
 from modeling_ttm import TTMForPrediction
@@ -440,9 +440,7 @@ def test_no_request_left_loopback(hub_server: HubServer, published: dict[str, An
 
 
 def test_script_refuses_bad_arguments_before_any_request(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    spec = importlib.util.spec_from_file_location("push_script", ROOT / "scripts" / "push_to_hub.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("push_to_hub")
     with pytest.raises(SystemExit) as exit_info:
         script.main([str(tmp_path), "my org/ttm"])
     assert exit_info.value.code == 2

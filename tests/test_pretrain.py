@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -13,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 from datasets import Dataset
+from script_loader import load_script
 
 from ttm_data import ForecastWindowCollator, TrainWindows
 
@@ -25,11 +24,7 @@ TINY = json.dumps(
 
 @pytest.fixture(scope="module")
 def pretrain() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pretrain_script", ROOT / "scripts" / "pretrain.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script("pretrain")
 
 
 def corpus(seed: int, series: int = 6, freq: str = "h") -> Dataset:

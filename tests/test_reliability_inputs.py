@@ -7,13 +7,11 @@ NaN forecast and never an overwritten input. README's "Reliability" section coun
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -21,20 +19,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from tiny import tiny_config
+from script_loader import load_script
+from tiny import save_tiny_checkpoint, tiny_config
 
 from modeling_ttm import TTMForPrediction
 from ttm_data import EvalWindows, ForecastWindowCollator, TrainWindows, load_series
 
 ROOT = Path(__file__).resolve().parents[1]
 B, L, C, H = 2, 32, 3, 8  # tiny_config(): batch, context, channels, horizon
-
-
-def load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"reliability_{name}", ROOT / "scripts" / f"{name}.py")
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def forecast_of(model: TTMForPrediction, **inputs: torch.Tensor) -> torch.Tensor:
@@ -337,8 +329,7 @@ def test_series_near_the_float32_limits_forecast_finite_values(tmp_path: Path, m
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tiny")
-    torch.manual_seed(0)
-    TTMForPrediction(tiny_config(num_input_channels=1)).save_pretrained(path)
+    save_tiny_checkpoint(path)
     return path
 
 

@@ -9,7 +9,6 @@ order of (seed, epoch), and the RNG states are restored from the checkpoint.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -24,10 +23,9 @@ import pytest
 import torch
 from datasets import Dataset
 from safetensors.torch import load_file
-from tiny import tiny_config
+from script_loader import load_script
+from tiny import save_tiny_checkpoint
 from transformers.trainer_utils import get_last_checkpoint
-
-from modeling_ttm import TTMForPrediction
 
 ROOT = Path(__file__).resolve().parents[1]
 # Runs scripts/$SCRIPT; PAUSE_STEP / PAUSE_SAVE make it write PAUSED and block at that step or checkpoint save.
@@ -64,8 +62,7 @@ MAX_STEPS, SAVE_STEPS = 12, 4
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A tiny checkpoint and an hourly series with noise (so that the drawn windows matter)."""
     root = tmp_path_factory.mktemp("resume")
-    torch.manual_seed(0)
-    TTMForPrediction(tiny_config(num_input_channels=1)).save_pretrained(root / "ttm")
+    save_tiny_checkpoint(root / "ttm")
     rng = np.random.default_rng(0)
     rows = 1500
     values = np.sin(np.arange(rows) / 7) + 0.3 * rng.standard_normal(rows)
@@ -148,9 +145,7 @@ def test_killed_mid_training_and_mid_save_the_run_resumes_to_the_uninterrupted_w
 
 
 def test_resuming_refuses_an_incomplete_checkpoint(setup: tuple[Path, Path], tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("finetune", ROOT / "scripts" / "finetune.py")
-    finetune = sys.modules["finetune"] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(finetune)
+    finetune = load_script("finetune")
     output = tmp_path / "out"
     (output / "checkpoint-3").mkdir(parents=True)
     (output / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3, "log_hist')  # cut mid-write

@@ -4,7 +4,6 @@ package is installed, and Hub tokens never printed."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import os
 import pickle
@@ -17,7 +16,8 @@ import pandas as pd
 import pytest
 import torch
 from hub_server import HubServer
-from tiny import tiny_config
+from script_loader import load_script
+from tiny import save_tiny_checkpoint, tiny_config
 
 from modeling_ttm import TTMForPrediction
 
@@ -93,11 +93,8 @@ def test_a_malicious_pickle_checkpoint_is_never_executed(tmp_path: Path) -> None
 
 
 def test_resuming_a_finetune_loads_checkpoints_with_weights_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    spec = importlib.util.spec_from_file_location("finetune", ROOT / "scripts" / "finetune.py")
-    finetune = sys.modules["finetune"] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(finetune)
-    torch.manual_seed(0)
-    TTMForPrediction(tiny_config(num_input_channels=1)).save_pretrained(tmp_path / "ttm")
+    finetune = load_script("finetune")
+    save_tiny_checkpoint(tmp_path / "ttm")
     frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=200, freq="h"), "y": np.sin(np.arange(200))})
     frame.to_csv(tmp_path / "y.csv", index=False)
     arguments = ["--model_name_or_path", str(tmp_path / "ttm"), "--data_path", str(tmp_path / "y.csv")]

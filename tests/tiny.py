@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from configuration_ttm import TTMConfig
+from modeling_ttm import TTMForPrediction
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -47,3 +49,10 @@ def small_granite_model(seed: int = 0) -> TinyTimeMixerForPrediction:
         decoder_mode="mix_channel",
     )
     return TinyTimeMixerForPrediction(config).eval()
+
+
+def save_tiny_checkpoint(path: Path, **overrides: Any) -> Path:
+    """Saves a seeded, randomly initialised one-channel `tiny_config` model to `path` and returns `path`."""
+    torch.manual_seed(0)
+    TTMForPrediction(tiny_config(**{"num_input_channels": 1, **overrides})).save_pretrained(path)
+    return path
