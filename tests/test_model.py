@@ -4,7 +4,7 @@ import pytest
 import torch
 from tiny import tiny_config
 
-from modeling_ttm import TTMForPrediction, TTMForPredictionOutput, TTMModel
+from modeling_ttm import TTMDropout, TTMForPrediction, TTMForPredictionOutput, TTMModel
 
 
 def make_model(**overrides) -> TTMForPrediction:
@@ -239,3 +239,49 @@ def test_save_load_round_trip_is_bit_exact(tmp_path):
     assert torch.equal(model(past_values=x).quantile_outputs, loaded(past_values=x).quantile_outputs)
     backbone = TTMModel.from_pretrained(tmp_path).eval()
     assert torch.equal(backbone(past_values=x).last_hidden_state, model(past_values=x).backbone_hidden_state)
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_dropout_keeps_each_element_with_probability_one_minus_p(p):
+    torch.manual_seed(0)
+    dropout = TTMDropout(p).train()
+    x = torch.ones(400_000, requires_grad=True)
+    out = dropout(x)
+    kept = out != 0
+    # Every lane of the 64-bit draws (four 16-bit uniforms each) must keep 1 - p of its elements: 5 sigma bounds.
+    sigma = (p * (1 - p) / (x.numel() / 4)) ** 0.5
+    for lane in range(4):
+        assert abs(kept.view(-1, 4)[:, lane].float().mean().item() - (1 - p)) < 5 * sigma
+    both = (kept[:-1] & kept[1:]).float().mean().item()  # neighbours are independent
+    assert abs(both - (1 - p) ** 2) < 5 * (p * (1 - p) / x.numel()) ** 0.5
+    scale = 2**16 / round((1 - p) * 2**16)
+    assert torch.equal(out[kept], torch.full_like(out[kept], scale))
+    assert abs(out.mean().item() - 1) < 5 * sigma * scale  # unbiased
+    out.sum().backward()
+    assert torch.equal(x.grad, out.detach())  # the gradient passes the same elements, scaled the same
+
+
+def test_dropout_follows_the_torch_seed_and_mode():
+    dropout = TTMDropout(0.3).train()
+    x = torch.randn(3, 5, 7)
+    torch.manual_seed(1)
+    first = dropout(x)
+    assert not torch.equal(first, dropout(x))
+    torch.manual_seed(1)
+    assert torch.equal(first, dropout(x))
+    assert dropout.eval()(x) is x
+    assert TTMDropout(0.0).train()(x) is x
+    assert dropout.train()(x.to(torch.bfloat16)).dtype == torch.bfloat16
+
+
+def test_inference_without_autograd_matches_inference_with_autograd():
+    """Without autograd the mixers work in place; the forecast must not change and the input must not either."""
+    model = make_model(quantile_levels=[0.1, 0.5, 0.9], gated_attn=True)
+    x = series()
+    before = x.clone()
+    with_grad = model(past_values=x)
+    with torch.inference_mode():
+        without = model(past_values=x)
+    assert torch.equal(x, before)
+    assert torch.equal(with_grad.prediction_outputs, without.prediction_outputs)
+    assert torch.equal(with_grad.quantile_outputs, without.quantile_outputs)
