@@ -37,6 +37,9 @@ MEAN_SCALE_MIN = 1e-10  # floor of the "mean" scaler
 # Bound of scaled values. Observed values stay far inside it (|z| <= sqrt(context) for "std"); only the zeros of
 # unobserved positions in a series far from zero can reach it, instead of overflowing the model's dtype.
 SCALED_LIMIT = 1e4
+# PyTorch's CPU softmax is several times slower over a last axis shorter than this than over the same values
+# viewed transposed (measured 5.3 ms vs 0.6 ms for 258k values in rows of 6).
+NARROW_SOFTMAX = 32
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -175,7 +178,12 @@ class TTMGatedAttention(nn.Module):
         self.over_rows = over_rows
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate = linear_rows(x, self.attn_layer).softmax(dim=0) if self.over_rows else self.attn_layer(x).softmax(dim=-1)
+        if self.over_rows:
+            gate = linear_rows(x, self.attn_layer).softmax(dim=0)
+        elif x.shape[-1] < NARROW_SOFTMAX:  # the same softmax, computed over the transposed view
+            return x * self.attn_layer(x).transpose(-1, -2).softmax(dim=-2).transpose(-1, -2)
+        else:
+            gate = self.attn_layer(x).softmax(dim=-1)
         return x * gate if torch.is_grad_enabled() else gate.mul_(x)
 
 
@@ -251,14 +259,15 @@ class TTMChannelMixer(nn.Module):
     def __init__(self, spec: MixerSpec):
         super().__init__()
         self.norm = TTMNorm(spec)
-        self.mlp = TTMMLP(spec.num_channels, spec)
-        self.gating_block = TTMGatedAttention(spec.num_channels) if spec.gated_attn else None
+        self.mlp = TTMMLP(spec.num_channels, spec, over_rows=True)
+        self.gating_block = TTMGatedAttention(spec.num_channels, over_rows=True) if spec.gated_attn else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.norm(x).transpose(-1, -2)  # (N, B, W, C)
+        n, b, c, w = x.shape
+        y = self.norm(x).permute(2, 0, 1, 3).reshape(c, -1)  # one row per channel: (C, N * B * W)
         if self.gating_block is not None:
             y = self.gating_block(y)
-        return x + self.mlp(y).transpose(-1, -2)
+        return x + self.mlp(y).view(c, n, b, w).permute(1, 2, 0, 3)
 
 
 class TTMLayer(nn.Module):
