@@ -204,6 +204,39 @@ def test_duplicate_timestamps_suggest_the_id_column(tmp_path: Path) -> None:
         load_series(write_csv(tmp_path / "stocks.csv", stocks), target_columns=["Close"])
 
 
+def test_a_file_read_in_small_chunks_loads_as_if_read_whole(
+    tmp_path: Path, stacked_csv: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`load_series` parses a file a chunk of rows at a time; with chunks of 13 rows instead of a million, ids,
+    categories, UTC offsets that change between chunks and a column that turns out not to be numeric further down give
+    the same dataset as one chunk, and errors cite rows of the file."""
+    clock_change = pd.date_range("2024-03-30", periods=72, freq="h", tz="Europe/Berlin")
+    offsets = pd.DataFrame({"t": clock_change.astype(str), "y": np.arange(72.0)})  # +01:00 in rows 0-25
+    note = np.arange(48).astype(str)
+    note[40] = "n/a?"
+    cases = [
+        (stacked_csv, {"id_column": "store", "exogenous_columns": ["price"], "static_categorical_columns": ["region"]}),
+        (write_csv(tmp_path / "offsets.csv", offsets), {"timestamp_column": "t"}),
+        (write_csv(tmp_path / "note.csv", hourly_frame().assign(note=note)), {}),
+    ]
+    whole = [load_series(path, **kwargs) for path, kwargs in cases]
+    caplog.clear()
+    monkeypatch.setattr("ttm_data.loading._CHUNK_ROWS", 13)
+    for (path, kwargs), expected in zip(cases, whole, strict=True):
+        chunked = load_series(path, **kwargs)
+        assert (chunked.info.description, chunked.features) == (expected.info.description, expected.features)
+        np.testing.assert_equal(chunked[:], expected[:])
+    assert "ignoring non-numeric columns ['note']" in caplog.text
+    assert str(pd.Timestamp(whole[1][0]["start"]).tz) == "UTC"  # several offsets in the file, as when read whole
+    good = hourly_frame()
+    for frame, message in (
+        (good.assign(load=good["load"].astype(object).where(good.index != 30, "x")), "not numeric: row 30 "),
+        (good.assign(date=good["date"].where(good.index != 25, "")), "invalid timestamp in row 25 "),
+    ):
+        with pytest.raises(ValueError, match=message):
+            load_series(write_csv(tmp_path / "bad.csv", frame), target_columns=["load"])
+
+
 def test_chronological_split_by_fraction_does_not_leak(stacked_csv: Path) -> None:
     dataset = load_series(stacked_csv, id_column="store", target_columns=["sales"], exogenous_columns=["price"])
     splits = chronological_split(dataset, validation_fraction=0.2, test_fraction=0.3)

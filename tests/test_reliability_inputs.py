@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -392,31 +393,45 @@ LARGE_LOAD = """
 import json, resource, sys, time
 import numpy as np
 from ttm_data import load_series
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 start = time.perf_counter()
 target = np.asarray(load_series(sys.argv[1]).with_format("numpy")[0]["target"])
 seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"seconds": seconds, "peak": peak, "length": len(target), "probe": target[[0, 123_456, -1]].tolist()}))
+print(json.dumps({"seconds": seconds, "peak": peak, "growth": peak - before, "length": len(target),
+                  "probe": target[[0, 123_456, -1]].tolist()}))
 """
 
 
-def test_a_ten_million_row_file_loads_in_bounded_time_and_memory(tmp_path: Path) -> None:
-    """10M rows written in row groups of 1M (parquet, 120 MB); loaded in a fresh process that reports its peak RSS.
+@pytest.mark.parametrize(
+    ("name", "rows", "max_growth"),
+    [("large.parquet", 10_000_000, 800e6), ("large.csv", 5_000_000, 600e6)],
+    ids=["10M-row parquet", "5M-row CSV"],
+)
+def test_a_large_file_streams_in_bounded_time_and_memory(
+    tmp_path: Path, name: str, rows: int, max_growth: float
+) -> None:
+    """Minutely rows written a million at a time (parquet: 10M rows in row groups of 1M, 75 MB; CSV: 5M rows, 170 MB),
+    loaded in a fresh process that reports how far the load raised its peak RSS above the RSS after the imports
+    (about 340 MB, mostly torch).
 
-    Measured on 2 busy cores: about 11-16 s and a peak RSS of about 1.5 GB (the float32 series itself is 40 MB).
+    `load_series` parses a file a million rows at a time into int64 timestamps and float32 values; it never holds a
+    pandas frame of the whole file. Measured on 2 busy cores: parquet 1.3-1.8 s and 420-435 MB of growth (peak RSS
+    760 MB; reading the file whole took 6-16 s and 1.25 GB, peak 1.6 GB), CSV about 2 s and 310 MB (whole: 4.4-4.7 s
+    and 790 MB). The bounds allow about twice the measured growth, and less than a whole-file read needs.
     """
-    rows, chunk = 10_000_000, 1_000_000
-    path = tmp_path / "large.parquet"
+    path = tmp_path / name
     start = np.datetime64("2000-01-01T00:00", "m")
     schema = pa.schema([("time", pa.timestamp("ns")), ("value", pa.float32())])
-    with pq.ParquetWriter(path, schema) as writer:
-        for first in range(0, rows, chunk):
-            index = np.arange(first, first + chunk)
+    writer = pq.ParquetWriter if name.endswith(".parquet") else pa.csv.CSVWriter
+    with writer(path, schema) as out:
+        for first in range(0, rows, 1_000_000):
+            index = np.arange(first, first + 1_000_000)
             times = (start + index.astype("timedelta64[m]")).astype("datetime64[ns]")
-            writer.write_table(pa.table({"time": times, "value": (index % 1000).astype(np.float32)}, schema=schema))
+            out.write_table(pa.table({"time": times, "value": (index % 1000).astype(np.float32)}, schema=schema))
     result = subprocess.run(
         [sys.executable, "-c", LARGE_LOAD, str(path)], capture_output=True, text=True, timeout=180, check=True
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["length"] == rows and report["probe"] == [0.0, 456.0, 999.0]
-    assert report["seconds"] < 60 and report["peak"] < 2.5e9
+    assert report["seconds"] < 15 and report["growth"] < max_growth, report

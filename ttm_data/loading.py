@@ -12,12 +12,17 @@ import datetime
 import difflib
 import json
 import logging
+import re
 import warnings
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from datasets import Dataset, DatasetInfo, Features, List, Value
 from pandas.tseries.offsets import BaseOffset, Day
 
@@ -29,6 +34,7 @@ _CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 _COMPRESSIONS = ("", ".gz", ".bz2", ".zip", ".xz", ".zst")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _MAX_GAP_FACTOR = 10  # a grid more than 10x longer than the rows means the frequency is wrong
+_CHUNK_ROWS = 1_000_000  # rows parsed at a time: a file is never in memory whole, only its compact parsed columns
 _SCHEMA_KEY = "ttm_data_schema"
 
 
@@ -46,6 +52,12 @@ class SeriesSchema:
     @property
     def channel_names(self) -> list[str]:
         return [*self.target_columns, *self.exogenous_columns]
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column with a role."""
+        ids = [self.id_column] if self.id_column else []
+        return [self.timestamp_column, *ids, *self.channel_names, *self.static_categorical_columns]
 
 
 def series_schema(dataset: Dataset) -> SeriesSchema:
@@ -66,16 +78,31 @@ def series_schema(dataset: Dataset) -> SeriesSchema:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV / TSV (optionally compressed) or parquet file; the file is only read."""
+    """Read a CSV / TSV (optionally compressed) or parquet file whole; the file is only read."""
+    return _with_rows(next(_read_chunks(path, chunk_rows=None)), path)
+
+
+def _read_chunks(path: str | Path, chunk_rows: int | None, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """The rows of a file (only `columns` if given), `chunk_rows` at a time (all at once if None); a file without
+    rows gives one empty frame with its columns."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")
     name = path.name.lower()
     try:
         if name.endswith(_PARQUET_SUFFIXES):
-            frame = pd.read_parquet(path)
+            with pq.ParquetFile(path) as parquet:
+                if chunk_rows is None or parquet.metadata.num_rows == 0:
+                    yield parquet.read(columns=columns, use_pandas_metadata=True).to_pandas()  # as pd.read_parquet
+                else:
+                    yield from (b.to_pandas() for b in parquet.iter_batches(batch_size=chunk_rows, columns=columns))
         elif any(name.endswith(s + c) for s in _CSV_SUFFIXES for c in _COMPRESSIONS):
-            frame = pd.read_csv(path, sep="\t" if ".tsv" in name else ",")
+            sep = "\t" if ".tsv" in name else ","
+            if chunk_rows is None:
+                yield pd.read_csv(path, sep=sep, usecols=columns)
+            else:
+                with pd.read_csv(path, sep=sep, usecols=columns, chunksize=chunk_rows) as reader:
+                    yield from reader
         else:
             raise ValueError(
                 f"{path}: unsupported file type; expected .csv / .tsv (optionally .gz, .bz2, .zip, .xz, .zst) or "
@@ -85,6 +112,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise ValueError(f"{path} is empty: it has no header and no rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
         raise ValueError(f"cannot read {path}: {error}") from error
+
+
+def _with_rows(frame: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     if frame.empty:
         raise ValueError(f"{path} has no data rows (columns: {list(frame.columns)})")
     return frame
@@ -126,19 +156,15 @@ def load_series(
         resample: Average rows into `freq` periods. Needed for irregular, duplicate or unsorted timestamps, which
             are refused otherwise.
 
-    Missing grid points (gaps) become NaN, i.e. unobserved values.
+    Missing grid points (gaps) become NaN, i.e. unobserved values. The file is read a chunk of rows at a time (the
+    column roles are resolved on the first chunk), so only the parsed columns of a large file are held in memory.
     """
-    return series_from_frame(
-        read_table(path),
-        timestamp_column=timestamp_column,
-        id_column=id_column,
-        target_columns=target_columns,
-        exogenous_columns=exogenous_columns,
-        static_categorical_columns=static_categorical_columns,
-        freq=freq,
-        resample=resample,
-        source=str(path),
+    head = _with_rows(next(_read_chunks(path, _CHUNK_ROWS)), path)
+    schema = _resolve_columns(
+        head, timestamp_column, id_column, target_columns, exogenous_columns, static_categorical_columns, str(path)
     )
+    chunks = _read_chunks(path, _CHUNK_ROWS, schema.columns)
+    return _series(chunks, head, schema, freq, resample, str(path), inferred_targets=target_columns is None)
 
 
 def series_from_frame(
@@ -158,31 +184,109 @@ def series_from_frame(
     schema = _resolve_columns(
         frame, timestamp_column, id_column, target_columns, exogenous_columns, static_categorical_columns, source
     )
+    return _series([frame], frame, schema, freq, resample, source)
+
+
+def _series(
+    chunks: Iterable[pd.DataFrame],
+    head: pd.DataFrame,
+    schema: SeriesSchema,
+    freq: str | None,
+    resample: bool,
+    source: str,
+    inferred_targets: bool = False,
+) -> Dataset:
+    """The dataset of the rows in `chunks`, whose first rows with every column are `head`."""
+    columns = _Columns(schema, source, head, inferred_targets)
+    for chunk in chunks:
+        columns.append(chunk)
+    work, names = columns.frame()
     channels = schema.channel_names
-    work = pd.DataFrame(
-        {
-            "__time": _parse_timestamps(frame[schema.timestamp_column], schema.timestamp_column, source),
-            **{c: _numeric(frame[c], c, _role_argument(schema, c), source) for c in channels},
-            **{c: _categorical(frame[c], c, source) for c in schema.static_categorical_columns},
-        }
-    )
-    ids = frame[schema.id_column] if schema.id_column else pd.Series("0", index=frame.index)
-    if ids.isna().any():
-        raise ValueError(
-            f"`id_column`: column {schema.id_column!r} of {source} is empty in row {int(np.argmax(ids.isna()))}"
-        )
-    codes, names = pd.factorize(ids.astype(str), sort=False)
-    work.insert(0, "__series", codes)
     _check_static(work, names, schema.static_categorical_columns, source)
     offset = parse_freq(freq) if freq is not None else None
     if resample:
         offset = offset or _infer_offset(work.sort_values(["__series", "__time"]), names)
         work = _resample(work, offset, channels, schema.static_categorical_columns)
     else:
-        _check_order(work, names, schema, frame, source)
+        _check_order(work, names, schema, head, source)
+        if not work["__series"].is_monotonic_increasing:  # interleaved series
+            work = work.sort_values("__series", kind="stable")
         offset = offset or _infer_offset(work, names)
-    work = work.sort_values("__series", kind="stable")
     return _build_dataset(work, names, offset, schema, source)
+
+
+class _Codes:
+    """Integer codes of the (string) values of a column read in chunks, numbered in order of first appearance."""
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self.codes = {name: code for code, name in enumerate(names)}
+
+    def encode(self, values: pd.Series) -> np.ndarray:
+        local, uniques = pd.factorize(values.astype(str), sort=False)
+        known = np.array([self.codes.setdefault(name, len(self.codes)) for name in uniques], dtype=np.int32)
+        return known[local]
+
+    @property
+    def names(self) -> pd.Index:
+        return pd.Index(list(self.codes))
+
+
+class _Columns:
+    """The columns of a schema, parsed and checked a chunk at a time into compact arrays (rows in file order)."""
+
+    def __init__(self, schema: SeriesSchema, source: str, head: pd.DataFrame, inferred_targets: bool) -> None:
+        self.schema, self.source, self.head, self.rows = schema, source, head, 0
+        self.inferred_targets = list(schema.target_columns) if inferred_targets else []
+        self.series = _Codes() if schema.id_column else _Codes(["0"])
+        self.categories = {column: _Codes() for column in schema.static_categorical_columns}
+        self.timezones: list[datetime.tzinfo | None] = []
+        self.parts: dict[str, list[np.ndarray]] = defaultdict(list)
+
+    def append(self, chunk: pd.DataFrame) -> None:
+        """Parse and check the next rows of the file."""
+        schema, source, first = self.schema, self.source, self.rows
+        times = _parse_timestamps(chunk[schema.timestamp_column], schema.timestamp_column, source, first)
+        self.timezones.append(times.dt.tz)
+        self.parts["__time"].append((times if times.dt.tz is None else times.dt.tz_convert(None)).to_numpy())  # UTC
+        for column in schema.channel_names:
+            values = chunk[column]
+            if column in self.inferred_targets and not pd.api.types.is_numeric_dtype(values):
+                self._ignore(column)  # text further down the file: the column is not numeric after all
+            else:
+                self.parts[column].append(_numeric(values, column, _role_argument(schema, column), source, first))
+        for column, codes in self.categories.items():
+            self.parts[column].append(codes.encode(_categorical(chunk[column], column, source, first)))
+        if schema.id_column:
+            ids = chunk[schema.id_column]
+            if ids.isna().any():
+                raise ValueError(
+                    f"`id_column`: column {schema.id_column!r} of {source} is empty in row "
+                    f"{first + int(np.argmax(ids.isna()))}"
+                )
+            self.parts["__series"].append(self.series.encode(ids))
+        self.rows += len(chunk)
+
+    def _ignore(self, column: str) -> None:
+        _warn_ignored(self.source, [column])
+        self.schema.target_columns.remove(column)
+        self.parts.pop(column, None)
+        if not self.schema.target_columns:
+            raise _no_targets(self.source, [str(c) for c in self.head.columns])
+
+    def frame(self) -> tuple[pd.DataFrame, pd.Index]:
+        """The rows as one frame of series codes, times, float32 channels and category codes; the series names."""
+        columns = {name: np.concatenate(self.parts.pop(name)) for name in list(self.parts)}
+        columns.setdefault("__series", np.zeros(self.rows, dtype=np.int32))  # no id column: one series
+        times = pd.DatetimeIndex(columns.pop("__time"))
+        zone = self.timezones[0]
+        if any(zone != other for other in self.timezones):
+            zone = "UTC"  # timestamps with several UTC offsets are UTC, as when parsed at once
+        if zone is not None:
+            times = times.tz_localize("UTC").tz_convert(zone)
+        for column, codes in self.categories.items():
+            self.schema.categories[column] = sorted(codes.names)
+            columns[column] = pd.Index(self.schema.categories[column]).get_indexer(codes.names)[columns[column]]
+        return pd.DataFrame({"__time": times, **columns}, copy=False), self.series.names
 
 
 def _suggest(name: str, columns: list[str]) -> str:
@@ -225,23 +329,31 @@ def _resolve_columns(
         target_columns = [c for c in free if pd.api.types.is_numeric_dtype(frame[c])]
         ignored = [c for c in free if c not in target_columns]
         if ignored:
-            logger.warning(
-                "%s: ignoring non-numeric columns %s (name them as `id_column`, `static_categorical_columns` or "
-                "`target_columns` to use them)",
-                source,
-                ignored,
-            )
+            _warn_ignored(source, ignored)
     if not target_columns:
-        raise ValueError(
-            f"`target_columns`: {source} has no numeric column to forecast besides the other roles (columns: "
-            f"{columns}); name the targets with `target_columns`"
-        )
+        raise _no_targets(source, columns)
     return SeriesSchema(
         target_columns=list(target_columns),
         exogenous_columns=list(exogenous_columns or []),
         static_categorical_columns=list(static_categorical_columns or []),
         timestamp_column=timestamp_column,
         id_column=id_column,
+    )
+
+
+def _warn_ignored(source: str, columns: list[str]) -> None:
+    logger.warning(
+        "%s: ignoring non-numeric columns %s (name them as `id_column`, `static_categorical_columns` or "
+        "`target_columns` to use them)",
+        source,
+        columns,
+    )
+
+
+def _no_targets(source: str, columns: list[str]) -> ValueError:
+    return ValueError(
+        f"`target_columns`: {source} has no numeric column to forecast besides the other roles (columns: {columns}); "
+        "name the targets with `target_columns`"
     )
 
 
@@ -270,7 +382,8 @@ def _detect_timestamp_column(frame: pd.DataFrame, candidates: list[str], source:
     return found[0]
 
 
-def _parse_timestamps(values: pd.Series, column: str, source: str) -> pd.Series:
+def _parse_timestamps(values: pd.Series, column: str, source: str, first_row: int = 0) -> pd.Series:
+    """Parse a column (a chunk whose first row is row `first_row` of the file) and check it has no gaps."""
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         raise ValueError(
             f"`timestamp_column`: column {column!r} of {source} holds numbers, not dates; convert it to dates "
@@ -282,12 +395,13 @@ def _parse_timestamps(values: pd.Series, column: str, source: str) -> pd.Series:
         try:  # timestamps with several UTC offsets (daylight saving time) parse as UTC
             parsed = pd.to_datetime(values, utc=True)
         except (ValueError, TypeError, OverflowError):
+            message = re.sub(r"(?<=at position )\d+", lambda m: str(first_row + int(m[0])), str(error))
             raise ValueError(
                 f"`timestamp_column`: cannot parse column {column!r} of {source} as timestamps: "
-                f"{str(error).splitlines()[0]}"
+                f"{message.splitlines()[0]}"
             ) from None
     if parsed.isna().any():
-        row = int(np.argmax(parsed.isna().to_numpy()))
+        row = first_row + int(np.argmax(parsed.isna().to_numpy()))
         raise ValueError(
             f"`timestamp_column`: column {column!r} of {source} has an empty or invalid timestamp in row {row} "
             "(0-based, header excluded); fill or drop that row"
@@ -295,7 +409,7 @@ def _parse_timestamps(values: pd.Series, column: str, source: str) -> pd.Series:
     return parsed.reset_index(drop=True)
 
 
-def _numeric(values: pd.Series, column: str, argument: str, source: str) -> np.ndarray:
+def _numeric(values: pd.Series, column: str, argument: str, source: str, first_row: int = 0) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         numbers = values.astype(float).to_numpy()
     else:
@@ -304,12 +418,12 @@ def _numeric(values: pd.Series, column: str, argument: str, source: str) -> np.n
         if bad.any():
             row = int(np.argmax(bad))
             raise ValueError(
-                f"`{argument}`: column {column!r} of {source} is not numeric: row {row} (0-based, header excluded) "
-                f"holds {values.iloc[row]!r}; clean the column (leave missing values empty) or drop it from "
+                f"`{argument}`: column {column!r} of {source} is not numeric: row {first_row + row} (0-based, header "
+                f"excluded) holds {values.iloc[row]!r}; clean the column (leave missing values empty) or drop it from "
                 f"`{argument}`"
             )
     if np.isinf(numbers).any():
-        row = int(np.argmax(np.isinf(numbers)))
+        row = first_row + int(np.argmax(np.isinf(numbers)))
         raise ValueError(
             f"`{argument}`: column {column!r} of {source} has an infinite value in row {row}; leave missing values "
             "empty instead"
@@ -319,20 +433,20 @@ def _numeric(values: pd.Series, column: str, argument: str, source: str) -> np.n
     if np.isinf(single).any():
         row = int(np.argmax(np.isinf(single)))
         raise ValueError(
-            f"`{argument}`: column {column!r} of {source} holds {numbers[row]!r} in row {row}, beyond the float32 "
-            f"range (+/-{np.finfo(np.float32).max:.3g}) the model computes in; rescale the column"
+            f"`{argument}`: column {column!r} of {source} holds {numbers[row]!r} in row {first_row + row}, beyond the "
+            f"float32 range (+/-{np.finfo(np.float32).max:.3g}) the model computes in; rescale the column"
         )
     return single
 
 
-def _categorical(values: pd.Series, column: str, source: str) -> pd.Series:
+def _categorical(values: pd.Series, column: str, source: str, first_row: int = 0) -> pd.Series:
     if values.isna().any():
-        row = int(np.argmax(values.isna().to_numpy()))
+        row = first_row + int(np.argmax(values.isna().to_numpy()))
         raise ValueError(
             f"`static_categorical_columns`: column {column!r} of {source} is empty in row {row}; every series needs "
             "a category"
         )
-    return values.astype(str).reset_index(drop=True)
+    return values
 
 
 def _check_static(work: pd.DataFrame, names: pd.Index, columns: list[str], source: str) -> None:
@@ -346,8 +460,11 @@ def _check_static(work: pd.DataFrame, names: pd.Index, columns: list[str], sourc
             )
 
 
-def _check_order(work: pd.DataFrame, names: pd.Index, schema: SeriesSchema, frame: pd.DataFrame, source: str) -> None:
-    """Duplicate and unsorted timestamps within a series stop the load (`resample=True` repairs both)."""
+def _check_order(work: pd.DataFrame, names: pd.Index, schema: SeriesSchema, head: pd.DataFrame, source: str) -> None:
+    """Duplicate and unsorted timestamps within a series stop the load (`resample=True` repairs both).
+
+    `head` holds the first rows with every column, in which a column that may name the series is looked for.
+    """
     column = schema.timestamp_column
     if _grouped_and_increasing(work):  # the common case, checked in one vectorised pass
         return
@@ -357,9 +474,7 @@ def _check_order(work: pd.DataFrame, names: pd.Index, schema: SeriesSchema, fram
         where = f" of series {names[work['__series'].iloc[row]]!r}" if schema.id_column else ""
         hint = ""
         candidates = [
-            c
-            for c in frame.columns
-            if c not in (column, *schema.channel_names) and frame[c].nunique() <= len(frame) // 2
+            c for c in head.columns if c not in (column, *schema.channel_names) and head[c].nunique() <= len(head) // 2
         ]
         if not schema.id_column and candidates:
             hint = f"if the file stacks several series, name their column with `id_column` (e.g. {candidates[0]!r}); "
@@ -381,14 +496,20 @@ def _check_order(work: pd.DataFrame, names: pd.Index, schema: SeriesSchema, fram
 def _grouped_and_increasing(work: pd.DataFrame) -> bool:
     """Whether the rows of every series are contiguous with strictly increasing timestamps."""
     codes, times = work["__series"].to_numpy(), pd.DatetimeIndex(work["__time"]).asi8
-    same = codes[1:] == codes[:-1]
-    return bool((codes[1:] >= codes[:-1]).all() and (times[1:][same] > times[:-1][same]).all())
+    steps = np.diff(codes)
+    return bool((steps >= 0).all() and ((np.diff(times) > 0) | (steps != 0)).all())
 
 
 def _infer_offset(work: pd.DataFrame, names: pd.Index) -> BaseOffset:
-    """The frequency of the longest series: pandas' inference, else the most common step."""
-    longest = int(work["__series"].value_counts().idxmax())
-    times = pd.DatetimeIndex(work.loc[work["__series"] == longest, "__time"].unique())
+    """The frequency of the longest series (rows sorted by series and time): pandas' inference, else the most common
+    step."""
+    codes = work["__series"].to_numpy()
+    longest = int(np.bincount(codes).argmax())
+    begin, end = np.searchsorted(codes, [longest, longest + 1])
+    times = pd.DatetimeIndex(work["__time"].iloc[begin:end])
+    repeated = np.diff(times.asi8) == 0
+    if repeated.any():
+        times = times[np.r_[True, ~repeated]]
     if len(times) < 2:
         raise ValueError(
             f"`freq`: cannot infer the frequency from {len(times)} timestamp(s) (series {names[longest]!r}); pass "
@@ -421,12 +542,15 @@ def _grid_positions(times: pd.DatetimeIndex, offset: BaseOffset) -> np.ndarray:
     if step is not None:
         if isinstance(offset, Day) and times.tz is not None:
             times = times.tz_localize(None)  # calendar days: compare wall-clock times across daylight saving changes
-        elapsed = times - times[0]
-        return np.where(elapsed % step == pd.Timedelta(0), elapsed // step, -1).astype(np.int64)
+        positions = np.empty(len(times), dtype=np.int64)
+        for begin in range(0, len(times), _CHUNK_ROWS):  # a chunk at a time, to keep the temporary arrays small
+            elapsed = times[begin : begin + _CHUNK_ROWS] - times[0]
+            positions[begin : begin + _CHUNK_ROWS] = np.where(elapsed % step == pd.Timedelta(0), elapsed // step, -1)
+        return positions
     grid = pd.date_range(times[0], times[-1], freq=offset)
     if len(grid) == 0 or grid[0] != times[0]:
         return np.full(len(times), -1, dtype=np.int64)
-    return grid.get_indexer(times).astype(np.int64)
+    return grid.get_indexer(times).astype(np.int64, copy=False)
 
 
 def _arrow_timezone(tz: datetime.tzinfo) -> str:
@@ -436,53 +560,61 @@ def _arrow_timezone(tz: datetime.tzinfo) -> str:
     return name
 
 
+def _grid(
+    times: pd.DatetimeIndex, columns: list[np.ndarray], offset: BaseOffset, name: str, named: bool, source: str
+) -> np.ndarray:
+    """The channels x steps grid of the rows of one series: NaN where no row falls (a gap)."""
+    positions = _grid_positions(times, offset)
+    if (positions < 0).any():
+        where = f" (series {name!r})" if named else ""
+        raise ValueError(
+            f"`timestamp_column`: timestamp {times[int(np.argmax(positions < 0))]}{where} of {source} is not on the "
+            f"{offset.freqstr} grid that starts at {times[0]}: the timestamps are irregular. Pass `resample=True` to "
+            f"average them into {offset.freqstr} periods, or pass the right `freq`"
+        )
+    length = int(positions[-1]) + 1
+    if length > _MAX_GAP_FACTOR * len(times) + 100:
+        raise ValueError(
+            f"`freq`: at frequency {offset.freqstr} series {name!r} of {source} would span {length} steps but has "
+            f"only {len(times)} timestamps; pass the right `freq`"
+        )
+    if length > len(times):
+        logger.warning(
+            "%s, series %r: %d of %d %s timestamps are missing; they are marked unobserved",
+            source,
+            name,
+            length - len(times),
+            length,
+            offset.freqstr,
+        )
+    grid = np.full((len(columns), length), np.nan, dtype=np.float32)
+    for channel, column in zip(grid, columns, strict=True):
+        channel[positions] = column
+    return grid
+
+
 def _build_dataset(
     work: pd.DataFrame, names: pd.Index, offset: BaseOffset, schema: SeriesSchema, source: str
 ) -> Dataset:
     channels = schema.channel_names
     num_targets = len(schema.target_columns)
-    values = work[channels].to_numpy(dtype=np.float32)
+    values = [work[c].to_numpy(dtype=np.float32) for c in channels]
     times = pd.DatetimeIndex(work["__time"])
     codes = work["__series"].to_numpy()
     bounds = np.searchsorted(codes, np.arange(len(names) + 1))
-    for column in schema.static_categorical_columns:
-        schema.categories[column] = sorted(work[column].unique())
-    category_codes = [pd.Index(schema.categories[c]).get_indexer(work[c]) for c in schema.static_categorical_columns]
+    category_codes = [work[c].to_numpy() for c in schema.static_categorical_columns]
 
     rows: dict[str, list] = {"target": [], "start": [], "freq": []}
     for series, (begin, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-        positions = _grid_positions(times[begin:end], offset)
-        if (positions < 0).any():
-            where = f" (series {names[series]!r})" if schema.id_column else ""
-            raise ValueError(
-                f"`timestamp_column`: timestamp {times[begin + int(np.argmax(positions < 0))]}{where} of {source} is "
-                f"not on the {offset.freqstr} grid that starts at {times[begin]}: the timestamps are irregular. Pass "
-                f"`resample=True` to average them into {offset.freqstr} periods, or pass the right `freq`"
-            )
-        length = int(positions[-1]) + 1
-        if length > _MAX_GAP_FACTOR * (end - begin) + 100:
-            raise ValueError(
-                f"`freq`: at frequency {offset.freqstr} series {names[series]!r} of {source} would span {length} "
-                f"steps but has only {end - begin} timestamps; pass the right `freq`"
-            )
-        if length > end - begin:
-            logger.warning(
-                "%s, series %r: %d of %d %s timestamps are missing; they are marked unobserved",
-                source,
-                names[series],
-                length - (end - begin),
-                length,
-                offset.freqstr,
-            )
-        grid = np.full((length, len(channels)), np.nan, dtype=np.float32)
-        grid[positions] = values[begin:end]
-        rows["target"].append(grid[:, 0] if num_targets == 1 else grid[:, :num_targets].T)
+        segment = [column[begin:end] for column in values]
+        grid = _grid(times[begin:end], segment, offset, names[series], bool(schema.id_column), source)
+        rows["target"].append(grid[0] if num_targets == 1 else grid[:num_targets])
         rows["start"].append(times[begin])
         rows["freq"].append(offset.freqstr)
         if schema.id_column:
             rows.setdefault("item_id", []).append(str(names[series]))
         if schema.exogenous_columns:
-            rows.setdefault("feat_dynamic_real", []).append(grid[:, num_targets:].T)
+            rows.setdefault("feat_dynamic_real", []).append(grid[num_targets:])
         if schema.static_categorical_columns:
             rows.setdefault("feat_static_cat", []).append([int(c[begin]) for c in category_codes])
 
@@ -500,4 +632,14 @@ def _build_dataset(
         description=json.dumps({_SCHEMA_KEY: asdict(schema)}),
         features=Features({name: features[name] for name in rows}),
     )
-    return Dataset.from_dict(rows, info=info)
+    arrays = {name: _float_lists(v) if name in ("target", "feat_dynamic_real") else v for name, v in rows.items()}
+    return Dataset.from_dict(arrays, info=info)
+
+
+def _float_lists(arrays: list[np.ndarray]) -> pa.ListArray:
+    """1-D float32 arrays (or 2-D ones, lists of rows) as an arrow list array, without a detour through Python
+    floats."""
+    offsets = pa.array(np.cumsum([0, *map(len, arrays)]), pa.int32())
+    if arrays[0].ndim == 2:
+        return pa.ListArray.from_arrays(offsets, _float_lists([row for array in arrays for row in array]))
+    return pa.ListArray.from_arrays(offsets, pa.array(arrays[0] if len(arrays) == 1 else np.concatenate(arrays)))
