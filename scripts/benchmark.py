@@ -110,10 +110,10 @@ columns:
                (fastest of max(repeats, 5) calls)
 
 ONNX Runtime (--onnx; needs the `export` extra):
-  the base config is exported by scripts/export.py (once per figure, for its channel count; the export time is
-  printed) and ONNX Runtime (CPUExecutionProvider, intra-op threads = torch's thread count) is timed on the latency
-  and inference figures, interleaved with ours and granite-tsfm; max|diff| is ONNX Runtime vs ours and must be
-  <= 1e-4; the ratios are granite time / ONNX Runtime time and ours time / ONNX Runtime time
+  each selected config is exported by scripts/export.py (once per figure, for its channel count; the export
+  time is printed) and ONNX Runtime (CPUExecutionProvider, intra-op threads = torch's thread count) is timed
+  on the latency and inference figures, interleaved with ours and granite-tsfm; max|diff| is ONNX Runtime vs
+  ours and must be <= 1e-4; the ratios are granite time / ONNX Runtime time and ours time / ONNX Runtime time
 
 peak memory of a training step (measured on the train figure's model pair):
   torch.profiler(profile_memory=True) records every CPU tensor allocation and free made during one step; the
@@ -142,7 +142,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write all numbers to this JSON file")
     parser.add_argument(
-        "--onnx", action="store_true", help="also export the base config to ONNX and time ONNX Runtime (see below)"
+        "--onnx", action="store_true", help="also export each config to ONNX and time ONNX Runtime (see below)"
     )
     args = parser.parse_args()
     if args.repeats < 1 or args.warmup < 1:
@@ -406,25 +406,25 @@ def print_profile(classes: tuple[type, type, type, type], args: argparse.Namespa
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
-ONNX_WIDTHS = (12, 7, 10, 11, 11, 10, 12, 10, 10)  # columns of the --onnx table
+ONNX_WIDTHS = (12, 10, 7, 10, 11, 11, 10, 12, 10, 10)  # columns of the --onnx table
 
 
 def run_onnx(classes: tuple[type, type, type, type], args: argparse.Namespace) -> list[dict]:
-    """ONNX Runtime against ours and granite-tsfm on the base latency and inference figures (see --help)."""
+    """ONNX Runtime against ours and granite-tsfm on the latency and inference figures of each config (see --help)."""
     import numpy as np
     import onnxruntime as ort
     from export import PARITY_TOLERANCE, export_onnx
 
-    setup = SETUPS["base"]
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     # Idle ONNX Runtime workers spin by default, which would steal the cores from the interleaved torch calls.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     print(f"\nONNX Runtime {ort.__version__} (CPUExecutionProvider, {options.intra_op_num_threads} intra-op threads):")
-    header = ["figure", "BxC", "export s", "max|diff|", "onnxrt ms", "ours ms", "granite ms", "g/onnxrt", "o/onnxrt"]
-    print("".join(f"{cell:{'<' if i == 0 else '>'}{ONNX_WIDTHS[i]}}" for i, cell in enumerate(header)))
+    header = ["config", "figure", "BxC", "export s", "max|diff|", "onnxrt ms", "ours ms", "granite ms"]
+    header += ["g/onnxrt", "o/onnxrt"]
+    print("".join(f"{cell:{'<' if i < 2 else '>'}{ONNX_WIDTHS[i]}}" for i, cell in enumerate(header)))
     rows = []
-    for figure in ("latency", "inference"):
+    for setup, figure in ((SETUPS[name], f) for name in args.configs for f in ("latency", "inference")):
         batch, channels = setup.shapes[figure]
         ours, granite = build_pair(classes, setup.kwargs(channels), args.seed)
         inputs = make_inputs(setup, batch, channels, torch.Generator().manual_seed(args.seed))
@@ -439,7 +439,9 @@ def run_onnx(classes: tuple[type, type, type, type], args: argparse.Namespace) -
             expected = ours(**inputs, return_dict=True).prediction_outputs.numpy()
         diff = float(np.abs(session.run(None, feed)[0] - expected).max())
         if diff > PARITY_TOLERANCE:
-            raise AssertionError(f"ONNX Runtime and ours differ by {diff:.3g} > {PARITY_TOLERANCE:g}")
+            raise AssertionError(
+                f"{setup.name}/{figure}: ONNX Runtime and ours differ by {diff:.3g} > {PARITY_TOLERANCE:g}"
+            )
         calls = {
             "onnxruntime": lambda session=session, feed=feed: session.run(None, feed),
             "ours": make_inference(ours, inputs),
@@ -451,8 +453,8 @@ def run_onnx(classes: tuple[type, type, type, type], args: argparse.Namespace) -
         rows.append(row)
         ms = {name: f"{seconds * 1e3:.2f}" for name, seconds in medians.items()}
         ratios = [f"{medians[name] / medians['onnxruntime']:.2f}" for name in ("granite", "ours")]
-        cells = [figure, f"{batch}x{channels}", f"{export_s:.1f}", f"{diff:.1e}", *ms.values(), *ratios]
-        print("".join(f"{cell:{'<' if i == 0 else '>'}{ONNX_WIDTHS[i]}}" for i, cell in enumerate(cells)), flush=True)
+        cells = [setup.name, figure, f"{batch}x{channels}", f"{export_s:.1f}", f"{diff:.1e}", *ms.values(), *ratios]
+        print("".join(f"{cell:{'<' if i < 2 else '>'}{ONNX_WIDTHS[i]}}" for i, cell in enumerate(cells)), flush=True)
     return rows
 
 
