@@ -145,7 +145,7 @@ class TTMDropout(nn.Module):
 
 def gelu(x: torch.Tensor) -> torch.Tensor:
     """Exact GELU; in place when autograd is off, which saves allocating the widest activation of a mixer."""
-    return F.gelu(x) if torch.is_grad_enabled() else torch.ops.aten.gelu_(x)
+    return F.gelu(x) if torch.is_grad_enabled() else torch._C._nn.gelu_(x)  # the binding F.elu_ and F.hardtanh_ use too
 
 
 def linear_rows(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
