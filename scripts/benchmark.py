@@ -3,7 +3,7 @@
 Both models are built from the same config kwargs and carry identical weights (granite-tsfm is initialised at random
 with a fixed seed, ours loads its state_dict). Before any timing, their prediction_outputs must agree within 1e-5.
 
-Usage: python scripts/benchmark.py [--repeats N] [--json results.json] [--onnx]   (see --help)
+Usage: python scripts/benchmark.py [--repeats N] [--json results.json] [--onnx] [--compile]   (see --help)
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
@@ -32,6 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ttm_zoo import ARCHITECTURES  # noqa: E402
 
 TOLERANCE = 1e-5
+# The documented compiled path: one graph for every batch size >= 2, frozen weights (oneDNN fusions).
+COMPILE_OPTIONS = {"dynamic": True, "options": {"freezing": True}}
+NEW_GRAPHS = "new_graphs_for_2_more_batch_sizes"
 MIN_SAMPLE_SECONDS = 0.05  # fast calls are repeated inside one timed sample until it lasts at least this long
 PEAK_MATMUL_SIZE = 2048
 
@@ -115,6 +119,13 @@ ONNX Runtime (--onnx; needs the `export` extra):
   on the latency and inference figures, interleaved with ours and granite-tsfm; max|diff| is ONNX Runtime vs
   ours and must be <= 1e-4; the ratios are granite time / ONNX Runtime time and ours time / ONNX Runtime time
 
+torch.compile (--compile):
+  each selected config's model is compiled with torch.compile(model, dynamic=True, options={"freezing": True})
+  and timed under torch.inference_mode() like ONNX Runtime above (max|diff| must be <= 1e-5). "one-off s" is
+  the first call, which compiles; PyTorch compiles batch size 1 as its own graph, every other batch size shares
+  one. After timing, two more batch sizes are run and the number of graphs they compiled is printed (0 for
+  the inference figure; for batch size 1 the first size >= 2 compiles the shared graph).
+
 peak memory of a training step (measured on the train figure's model pair):
   torch.profiler(profile_memory=True) records every CPU tensor allocation and free made during one step; the
   peak of their running sum is added to the bytes of the tensors live before the step (parameters, gradients,
@@ -141,6 +152,9 @@ def parse_args() -> argparse.Namespace:
         "--profile", action="store_true", help="also print a torch.profiler op breakdown of the base inference figure"
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write all numbers to this JSON file")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time the torch.compile path of each config (see below)"
+    )
     parser.add_argument(
         "--onnx", action="store_true", help="also export each config to ONNX and time ONNX Runtime (see below)"
     )
@@ -406,12 +420,50 @@ def print_profile(classes: tuple[type, type, type, type], args: argparse.Namespa
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
-ONNX_WIDTHS = (12, 10, 7, 10, 11, 11, 10, 12, 10, 10)  # columns of the --onnx table
+ALTERNATIVE_WIDTHS = (12, 10, 7, 10, 10, 13, 10, 12, 12, 12)  # columns of the --onnx and --compile tables
+Prepared = tuple[Callable[[], np.ndarray], float, dict]  # (call giving prediction_outputs, one-off seconds, columns)
+
+
+def run_alternative(
+    classes: tuple[type, type, type, type],
+    args: argparse.Namespace,
+    name: str,
+    tolerance: float,
+    prepare: Callable[[nn.Module, dict[str, torch.Tensor]], Prepared],
+) -> list[dict]:
+    """Times another way of running our model against ours and granite-tsfm on the latency and inference figures.
+
+    `prepare(ours, inputs)` returns a call that gives prediction_outputs as a numpy array, its one-off seconds and
+    extra columns for the JSON rows.
+    """
+    header = ["config", "figure", "BxC", "one-off s", "max|diff|", f"{name} ms", "ours ms", "granite ms"]
+    header += [f"g/{name}", f"o/{name}"]
+    print("".join(f"{cell:{'<' if i < 2 else '>'}{ALTERNATIVE_WIDTHS[i]}}" for i, cell in enumerate(header)))
+    rows = []
+    for setup, figure in ((SETUPS[config], f) for config in args.configs for f in ("latency", "inference")):
+        batch, channels = setup.shapes[figure]
+        ours, granite = build_pair(classes, setup.kwargs(channels), args.seed)
+        inputs = make_inputs(setup, batch, channels, torch.Generator().manual_seed(args.seed))
+        call, one_off_s, extra = prepare(ours.eval(), inputs)
+        with torch.inference_mode():
+            expected = ours(**inputs, return_dict=True).prediction_outputs.numpy()
+        diff = float(np.abs(call() - expected).max())
+        if diff > tolerance:
+            raise AssertionError(f"{setup.name}/{figure}: {name} and ours differ by {diff:.3g} > {tolerance:g}")
+        calls = {name: call, "ours": make_inference(ours, inputs), "granite": make_inference(granite, inputs)}
+        medians = interleaved_medians(calls, args.repeats, args.warmup)
+        row = {"config": setup.name, "figure": figure, "batch": batch, "channels": channels, "one_off_s": one_off_s}
+        row |= {"max_abs_diff": diff, **{f"{key}_s": seconds for key, seconds in medians.items()}, **extra}
+        rows.append(row)
+        ms = [f"{seconds * 1e3:.2f}" for seconds in medians.values()]
+        ratios = [f"{medians[key] / medians[name]:.2f}" for key in ("granite", "ours")]
+        cells = [setup.name, figure, f"{batch}x{channels}", f"{one_off_s:.1f}", f"{diff:.1e}", *ms, *ratios]
+        print("".join(f"{c:{'<' if i < 2 else '>'}{ALTERNATIVE_WIDTHS[i]}}" for i, c in enumerate(cells)), flush=True)
+    return rows
 
 
 def run_onnx(classes: tuple[type, type, type, type], args: argparse.Namespace) -> list[dict]:
-    """ONNX Runtime against ours and granite-tsfm on the latency and inference figures of each config (see --help)."""
-    import numpy as np
+    """ONNX Runtime on the latency and inference figures of each config (see --help)."""
     import onnxruntime as ort
     from export import PARITY_TOLERANCE, export_onnx
 
@@ -420,41 +472,47 @@ def run_onnx(classes: tuple[type, type, type, type], args: argparse.Namespace) -
     # Idle ONNX Runtime workers spin by default, which would steal the cores from the interleaved torch calls.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     print(f"\nONNX Runtime {ort.__version__} (CPUExecutionProvider, {options.intra_op_num_threads} intra-op threads):")
-    header = ["config", "figure", "BxC", "export s", "max|diff|", "onnxrt ms", "ours ms", "granite ms"]
-    header += ["g/onnxrt", "o/onnxrt"]
-    print("".join(f"{cell:{'<' if i < 2 else '>'}{ONNX_WIDTHS[i]}}" for i, cell in enumerate(header)))
-    rows = []
-    for setup, figure in ((SETUPS[name], f) for name in args.configs for f in ("latency", "inference")):
-        batch, channels = setup.shapes[figure]
-        ours, granite = build_pair(classes, setup.kwargs(channels), args.seed)
-        inputs = make_inputs(setup, batch, channels, torch.Generator().manual_seed(args.seed))
+
+    def prepare(ours: nn.Module, inputs: dict[str, torch.Tensor]) -> Prepared:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "ttm.onnx"
             start = time.perf_counter()
-            export_onnx(ours.eval(), path)
+            export_onnx(ours, path)
             export_s = time.perf_counter() - start
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         feed = {name: tensor.numpy() for name, tensor in inputs.items()}
-        with torch.inference_mode():
-            expected = ours(**inputs, return_dict=True).prediction_outputs.numpy()
-        diff = float(np.abs(session.run(None, feed)[0] - expected).max())
-        if diff > PARITY_TOLERANCE:
-            raise AssertionError(
-                f"{setup.name}/{figure}: ONNX Runtime and ours differ by {diff:.3g} > {PARITY_TOLERANCE:g}"
-            )
-        calls = {
-            "onnxruntime": lambda session=session, feed=feed: session.run(None, feed),
-            "ours": make_inference(ours, inputs),
-            "granite": make_inference(granite, inputs),
-        }
-        medians = interleaved_medians(calls, args.repeats, args.warmup)
-        row = {"config": setup.name, "figure": figure, "batch": batch, "channels": channels, "export_s": export_s}
-        row |= {"max_abs_diff": diff, **{f"{name}_s": seconds for name, seconds in medians.items()}}
-        rows.append(row)
-        ms = {name: f"{seconds * 1e3:.2f}" for name, seconds in medians.items()}
-        ratios = [f"{medians[name] / medians['onnxruntime']:.2f}" for name in ("granite", "ours")]
-        cells = [setup.name, figure, f"{batch}x{channels}", f"{export_s:.1f}", f"{diff:.1e}", *ms.values(), *ratios]
-        print("".join(f"{cell:{'<' if i < 2 else '>'}{ONNX_WIDTHS[i]}}" for i, cell in enumerate(cells)), flush=True)
+        return lambda: session.run(None, feed)[0], export_s, {}
+
+    return run_alternative(classes, args, "onnxrt", PARITY_TOLERANCE, prepare)
+
+
+def run_compiled(classes: tuple[type, type, type, type], args: argparse.Namespace) -> list[dict]:
+    """`torch.compile(model, **COMPILE_OPTIONS)` on the latency and inference figures of each config (see --help)."""
+    from torch._dynamo.utils import counters
+
+    print(f"\ntorch.compile(model, **{COMPILE_OPTIONS}) under torch.inference_mode():")
+
+    def prepare(ours: nn.Module, inputs: dict[str, torch.Tensor]) -> Prepared:
+        torch._dynamo.reset()
+        compiled = torch.compile(ours, **COMPILE_OPTIONS)
+
+        def call(batch_inputs: dict[str, torch.Tensor] = inputs) -> np.ndarray:
+            with torch.inference_mode():
+                return compiled(**batch_inputs, return_dict=True).prediction_outputs.numpy()
+
+        start = time.perf_counter()
+        call()
+        compile_s = time.perf_counter() - start
+        graphs = counters["stats"]["unique_graphs"]
+        batch = next(iter(inputs.values())).shape[0]
+        for other in (batch + 1, batch + 5):
+            call({key: value[:1].expand(other, *value.shape[1:]).contiguous() for key, value in inputs.items()})
+        return call, compile_s, {NEW_GRAPHS: counters["stats"]["unique_graphs"] - graphs}
+
+    rows = run_alternative(classes, args, "compiled", TOLERANCE, prepare)
+    for row in rows:
+        batches = f"{row['batch'] + 1} and {row['batch'] + 5}"
+        print(f"{row['config']}/{row['figure']}: batch sizes {batches} compiled {row[NEW_GRAPHS]} new graph(s)")
     return rows
 
 
@@ -498,6 +556,13 @@ def main() -> int:
             print(f"note: {row['config']}/{row['figure']}: granite counts {row['granite_flops'] / 1e9:.3f} GFLOP")
     if args.profile:
         print_profile(classes, args)
+    compiled_rows = []
+    if args.compile:
+        try:
+            compiled_rows = run_compiled(classes, args)
+        except Exception as error:
+            failures["compile"] = f"{type(error).__name__}: {error}"
+            print(f"compile FAILED  {failures['compile']}")
     onnx_rows = []
     if args.onnx:
         try:
@@ -508,6 +573,7 @@ def main() -> int:
     if args.json:
         results = {"environment": env, "matmul_peak_gflops": peak, "repeats": args.repeats, "warmup": args.warmup}
         results["onnx_rows"] = onnx_rows
+        results["compiled_rows"] = compiled_rows
         args.json.write_text(json.dumps({**results, "rows": rows, "failures": failures}, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 1 if failures else 0
