@@ -556,24 +556,18 @@ def main() -> int:
             print(f"note: {row['config']}/{row['figure']}: granite counts {row['granite_flops'] / 1e9:.3f} GFLOP")
     if args.profile:
         print_profile(classes, args)
-    compiled_rows = []
-    if args.compile:
+    alternatives = {"compile": (args.compile, run_compiled), "onnx": (args.onnx, run_onnx)}
+    alternative_rows: dict[str, list[dict]] = {}
+    for name, (wanted, run) in alternatives.items():
         try:
-            compiled_rows = run_compiled(classes, args)
-        except Exception as error:
-            failures["compile"] = f"{type(error).__name__}: {error}"
-            print(f"compile FAILED  {failures['compile']}")
-    onnx_rows = []
-    if args.onnx:
-        try:
-            onnx_rows = run_onnx(classes, args)
-        except Exception as error:
-            failures["onnx"] = f"{type(error).__name__}: {error}"
-            print(f"onnx FAILED  {failures['onnx']}")
+            alternative_rows[name] = run(classes, args) if wanted else []
+        except Exception as error:  # report and go on
+            alternative_rows[name] = []
+            failures[name] = f"{type(error).__name__}: {error}"
+            print(f"{name} FAILED  {failures[name]}")
     if args.json:
         results = {"environment": env, "matmul_peak_gflops": peak, "repeats": args.repeats, "warmup": args.warmup}
-        results["onnx_rows"] = onnx_rows
-        results["compiled_rows"] = compiled_rows
+        results["onnx_rows"], results["compiled_rows"] = alternative_rows["onnx"], alternative_rows["compile"]
         args.json.write_text(json.dumps({**results, "rows": rows, "failures": failures}, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 1 if failures else 0
