@@ -1,9 +1,11 @@
-"""Fixtures shared by the tests: the loopback Hugging Face Hub of tests/hub_server.py."""
+"""Fixtures shared by the tests: the loopback Hugging Face Hub of tests/hub_server.py and a tiny checkpoint."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hub_server import HubServer
+from tiny import save_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -12,3 +14,11 @@ def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
     server = HubServer(tmp_path_factory.mktemp("hub_storage")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny one-channel TTM (context 32, horizon 8; see tests/tiny.py), one per test module."""
+    path = tmp_path_factory.mktemp("tiny-ttm")
+    save_tiny_checkpoint(path)
+    return path

@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from script_loader import load_script
-from tiny import save_tiny_checkpoint, tiny_config
+from tiny import tiny_config
 
 from modeling_ttm import TTMForPrediction
 
@@ -28,14 +28,6 @@ FAST = ["--eval_stride", "16", "--per_device_train_batch_size", "16", "--disable
 
 
 finetune = load_script("finetune")
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny channel-independent TTM: context 32, horizon 8."""
-    path = tmp_path_factory.mktemp("tiny-ttm")
-    save_tiny_checkpoint(path)
-    return path
 
 
 def sha256(path: Path) -> str:
@@ -76,12 +68,13 @@ def test_json_file_and_command_line_share_the_finetuning_defaults(tmp_path: Path
     assert from_json[2].max_steps == 3
 
 
-def test_finetuning_a_real_series_lowers_the_validation_loss(checkpoint: Path, tmp_path: Path) -> None:
+def test_finetuning_a_real_series_lowers_the_validation_loss(tiny_checkpoint: Path, tmp_path: Path) -> None:
     before = sha256(SEA)
     output = tmp_path / "out"
     trainer = finetune.main(
-        ["--model_name_or_path", str(checkpoint), "--data_path", str(SEA), "--resample", "--output_dir", str(output)]
-        + ["--max_steps", "40", "--eval_strategy", "steps", "--save_strategy", "steps", "--eval_steps", "20"]
+        ["--model_name_or_path", str(tiny_checkpoint), "--data_path", str(SEA), "--resample"]
+        + ["--output_dir", str(output), "--max_steps", "40", "--eval_strategy", "steps", "--save_strategy", "steps"]
+        + ["--eval_steps", "20"]
         + ["--save_steps", "20", "--learning_rate", "3e-3", *FAST]
     )
     assert sha256(SEA) == before
@@ -96,14 +89,14 @@ def test_finetuning_a_real_series_lowers_the_validation_loss(checkpoint: Path, t
     assert data_config["freq"] == "30min" and data_config["schema"]["target_columns"] == ["temperature (celsius)"]
 
 
-def test_exogenous_static_fewshot_and_frozen_backbone(checkpoint: Path, tmp_path: Path) -> None:
+def test_exogenous_static_fewshot_and_frozen_backbone(tiny_checkpoint: Path, tmp_path: Path) -> None:
     stocks = pd.read_csv(SAMPLEDATA / "stocks.csv.gz").groupby("Ticker").tail(400)
     stocks["sector"] = np.where(stocks["Ticker"] == "IBM", "hardware", "software")
     path = tmp_path / "stocks.csv"
     stocks.to_csv(path, index=False)
     output = tmp_path / "out"
     trainer = finetune.main(
-        ["--model_name_or_path", str(checkpoint), "--data_path", str(path), "--output_dir", str(output)]
+        ["--model_name_or_path", str(tiny_checkpoint), "--data_path", str(path), "--output_dir", str(output)]
         + ["--id_column", "Ticker", "--target_columns", "Close", "--exogenous_columns", "Volume"]
         + ["--static_categorical_columns", "sector", "--freeze_backbone", "--fewshot_fraction", "0.2"]
         + ["--prediction_length", "4", "--max_steps", "4", "--eval_strategy", "no", "--save_strategy", "no"]
@@ -117,7 +110,7 @@ def test_exogenous_static_fewshot_and_frozen_backbone(checkpoint: Path, tmp_path
     )
     assert config.enable_forecast_channel_mixing and config.decoder_mode == "mix_channel"
     assert (config.categorical_vocab_size_list, config.prediction_filter_length) == ([2], 4)
-    pretrained, finetuned = load_file(checkpoint / "model.safetensors"), trainer.model.state_dict()
+    pretrained, finetuned = load_file(tiny_checkpoint / "model.safetensors"), trainer.model.state_dict()
     backbone = [name for name in pretrained if name.startswith("backbone.")]
     assert backbone and all(torch.equal(pretrained[name], finetuned[name]) for name in backbone)
     assert not torch.equal(pretrained["head.base_forecast_block.weight"], finetuned["head.base_forecast_block.weight"])
@@ -127,10 +120,10 @@ def test_exogenous_static_fewshot_and_frozen_backbone(checkpoint: Path, tmp_path
     assert results(output, "test")["test_loss"] > 0
 
 
-def test_training_resumes_from_a_checkpoint(checkpoint: Path, tmp_path: Path) -> None:
+def test_training_resumes_from_a_checkpoint(tiny_checkpoint: Path, tmp_path: Path) -> None:
     def run(max_steps: int, *extra: str) -> finetune.Trainer:
         return finetune.main(
-            ["--model_name_or_path", str(checkpoint), "--data_path", str(SEA), "--resample"]
+            ["--model_name_or_path", str(tiny_checkpoint), "--data_path", str(SEA), "--resample"]
             + ["--output_dir", str(tmp_path), "--max_steps", str(max_steps), "--save_strategy", "steps"]
             + ["--save_steps", "3", "--eval_strategy", "no", "--load_best_model_at_end", "false"]
             + ["--validation_fraction", "0.02", "--test_fraction", "0", *FAST, *extra]
@@ -157,7 +150,7 @@ def short_csv(tmp_path: Path, rows: int = 300) -> Path:
     return path
 
 
-def refusals(tmp_path: Path, checkpoint: Path) -> list[tuple[list[str], str]]:
+def refusals(tmp_path: Path) -> list[tuple[list[str], str]]:
     mixing = tmp_path / "mix-channel-ttm"
     TTMForPrediction(tiny_config(decoder_mode="mix_channel")).save_pretrained(mixing)
     categories = tmp_path / "static-ttm"
@@ -187,16 +180,16 @@ def refusals(tmp_path: Path, checkpoint: Path) -> list[tuple[list[str], str]]:
     ]
 
 
-def test_bad_arguments_stop_before_training(checkpoint: Path, tmp_path: Path) -> None:
+def test_bad_arguments_stop_before_training(tiny_checkpoint: Path, tmp_path: Path) -> None:
     output = tmp_path / "out"
-    for arguments, message in refusals(tmp_path, checkpoint):
-        argv = ["--model_name_or_path", str(checkpoint), "--output_dir", str(output), *arguments]
+    for arguments, message in refusals(tmp_path):
+        argv = ["--model_name_or_path", str(tiny_checkpoint), "--output_dir", str(output), *arguments]
         with pytest.raises(SystemExit, match=message):
             finetune.main(argv)
         assert not output.exists(), f"{arguments} started training"
 
 
-def test_two_processes_under_accelerate_launch(checkpoint: Path, tmp_path: Path) -> None:
+def test_two_processes_under_accelerate_launch(tiny_checkpoint: Path, tmp_path: Path) -> None:
     output = tmp_path / "out"
     command = [
         shutil.which("accelerate") or "accelerate",
@@ -211,7 +204,7 @@ def test_two_processes_under_accelerate_launch(checkpoint: Path, tmp_path: Path)
         "--dynamo_backend",
         "no",
         str(ROOT / "tests" / "finetune_probe.py"),
-        *["--model_name_or_path", str(checkpoint), "--data_path", str(SEA), "--resample"],
+        *["--model_name_or_path", str(tiny_checkpoint), "--data_path", str(SEA), "--resample"],
         *["--output_dir", str(output), "--max_steps", "30", "--learning_rate", "3e-3", *FAST],
         *["--eval_strategy", "steps", "--eval_steps", "15", "--save_strategy", "steps", "--save_steps", "15"],
     ]

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from script_loader import load_script
-from tiny import save_tiny_checkpoint, tiny_config
+from tiny import tiny_config
 
 from modeling_ttm import TTMForPrediction
 from ttm_data import EvalWindows, ForecastWindowCollator, TrainWindows, load_series
@@ -325,13 +325,6 @@ def test_series_near_the_float32_limits_forecast_finite_values(tmp_path: Path, m
     huge, tiny = np.linspace(-1e36, 1e36, 100), np.full(100, 1e-38)
     forecast = load_and_forecast(tmp_path, models["plain"], a=huge, b=tiny, c=np.full(100, 3e38))
     assert forecast.isfinite().all()
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("tiny")
-    save_tiny_checkpoint(path)
-    return path
 
 
 def digest(path: Path) -> str:
