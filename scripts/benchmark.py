@@ -446,7 +446,7 @@ def run_alternative(
         inputs = make_inputs(setup, batch, channels, torch.Generator().manual_seed(args.seed))
         call, one_off_s, extra = prepare(ours.eval(), inputs)
         with torch.inference_mode():
-            expected = ours(**inputs, return_dict=True).prediction_outputs.numpy()
+            expected = ours(**inputs, return_loss=False, return_dict=True).prediction_outputs.numpy()
         diff = float(np.abs(call() - expected).max())
         if diff > tolerance:
             raise AssertionError(f"{setup.name}/{figure}: {name} and ours differ by {diff:.3g} > {tolerance:g}")
@@ -498,7 +498,7 @@ def run_compiled(classes: tuple[type, type, type, type], args: argparse.Namespac
 
         def call(batch_inputs: dict[str, torch.Tensor] = inputs) -> np.ndarray:
             with torch.inference_mode():
-                return compiled(**batch_inputs, return_dict=True).prediction_outputs.numpy()
+                return compiled(**batch_inputs, return_loss=False, return_dict=True).prediction_outputs.numpy()
 
         start = time.perf_counter()
         call()
