@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from transformers import PreTrainedConfig
@@ -61,7 +62,8 @@ class TTMConfig(PreTrainedConfig):
     Args:
         context_length (`int`, defaults to 64):
             Number of past time steps the model reads. Longer inputs keep their last `context_length` steps; shorter
-            inputs are left-padded with zeros that are marked unobserved. Must be a multiple of `patch_length`.
+            inputs are left-padded with zeros that are marked unobserved. Must exceed `patch_length`; when it is not a
+            multiple of it, the first `context_length % patch_length` steps enter the scaling but no patch.
         prediction_length (`int`, defaults to 16):
             Number of future time steps the head forecasts.
         num_input_channels (`int`, defaults to 1):
@@ -238,7 +240,7 @@ class TTMConfig(PreTrainedConfig):
             the last `residual_context_length` steps of the detrended context, and the forecast is their sum. Both
             forecasters share every other option. Outputs also carry the trend and residual forecasts.
         residual_context_length (`int`, *optional*):
-            Context of the residual forecaster; a multiple of `patch_length`, at most `context_length`. `None`: the
+            Context of the residual forecaster; more than `patch_length`, at most `context_length`. `None`: the
             whole context.
         trend_patch_length, trend_patch_stride, trend_d_model, trend_decoder_d_model, trend_num_layers,
         trend_decoder_num_layers, trend_register_tokens, trend_fft_length, trend_multi_scale,
@@ -412,13 +414,21 @@ class TTMConfig(PreTrainedConfig):
         return config_dict, kwargs
 
     @property
+    def num_context_patches(self) -> int:
+        """Patches cut from the context: its last `num_context_patches * patch_length` steps."""
+        return self.context_length // self.patch_length
+
+    @property
+    def num_scales(self) -> int:
+        """Number of scales of the patch embedding: 1, or with `multi_scale` every 2**i that leaves a whole patch."""
+        return int(math.log2(self.context_length // self.patch_length)) + 1 if self.multi_scale else 1
+
+    @property
     def scale_patch_counts(self) -> list[int]:
-        """Patches cut from the context at every scale, finest first: one scale, or several with `multi_scale`."""
-        counts, length = [], self.context_length
-        while length >= self.patch_length and (self.multi_scale or not counts):
-            counts.append(length // self.patch_length)
-            length //= 2
-        return counts
+        """Patches at every scale, finest first: the patched steps averaged 2**i at a time, cut into whole patches."""
+        steps = self.num_context_patches * self.patch_length
+        counts = [steps // 2**i // self.patch_length for i in range(self.num_scales)]
+        return [count for count in counts if count > 0]
 
     @property
     def num_extra_tokens(self) -> int:
@@ -499,9 +509,9 @@ class TTMConfig(PreTrainedConfig):
                 f"`patch_stride` ({self.patch_stride}) must equal `patch_length` ({self.patch_length}): "
                 "TTM patches do not overlap."
             )
-        if self.context_length % self.patch_length:
+        if self.context_length <= self.patch_length:
             raise ValueError(
-                f"`context_length` ({self.context_length}) must be a multiple of `patch_length` ({self.patch_length})."
+                f"`context_length` ({self.context_length}) must be greater than `patch_length` ({self.patch_length})."
             )
         for name in ("mode", "decoder_mode"):
             if getattr(self, name) not in _MODES:
@@ -623,9 +633,9 @@ class TTMConfig(PreTrainedConfig):
     def _validate_decomposition(self) -> None:
         residual = self.residual_context_length
         if residual is not None:
-            if isinstance(residual, bool) or not isinstance(residual, int) or residual < self.patch_length:
+            if isinstance(residual, bool) or not isinstance(residual, int) or residual <= self.patch_length:
                 raise ValueError(
-                    f"`residual_context_length` must be an integer >= `patch_length` ({self.patch_length}), "
+                    f"`residual_context_length` must be an integer > `patch_length` ({self.patch_length}), "
                     f"got {residual!r}."
                 )
             if residual > self.context_length:

@@ -189,13 +189,15 @@ class TTMMultiScalePatcher(nn.Module):
         super().__init__()
         self.patch_length = config.patch_length
         self.counts = config.scale_patch_counts
-        self.projectors = nn.ModuleList(nn.Linear(config.patch_length, config.d_model) for _ in self.counts)
+        self.projectors = nn.ModuleList(
+            nn.Linear(config.patch_length, config.d_model) for _ in range(config.num_scales)
+        )
 
-    def forward(self, scaled: torch.Tensor) -> torch.Tensor:
-        """(B, L, C) scaled context -> (N, B, C, d_model) tokens of every scale."""
-        series = scaled.transpose(1, 2)  # (B, C, L)
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        """(N, B, C, P) context patches -> (N', B, C, d_model) tokens of every scale."""
+        series = patches.permute(1, 2, 0, 3).flatten(2)  # (B, C, N * P)
         tokens = []
-        for i, (count, projector) in enumerate(zip(self.counts, self.projectors, strict=True)):
+        for i, (count, projector) in enumerate(zip(self.counts, self.projectors)):
             pooled = F.avg_pool1d(series, 2**i) if i else series
             patches = pooled[..., -count * self.patch_length :].unflatten(-1, (count, self.patch_length))
             tokens.append(projector(patches.permute(2, 0, 1, 3)))
@@ -282,9 +284,10 @@ class TTMEncoder(nn.Module):
         self, scaled: torch.Tensor, freq_token: torch.Tensor | None, hidden_states: list[torch.Tensor] | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, L, C) scaled context -> patch-major (hidden state, context patches (L / P, B, C, P))."""
-        batch, _, channels = scaled.shape
-        patches = scaled.view(batch, -1, self.patch_length, channels).permute(1, 0, 3, 2)  # (N, B, C, P)
-        x = self.patcher(scaled) if isinstance(self.patcher, TTMMultiScalePatcher) else self.patcher(patches)
+        batch, length, channels = scaled.shape
+        patched = scaled[:, length % self.patch_length :]  # whole patches, aligned to the end of the context
+        patches = patched.view(batch, -1, self.patch_length, channels).permute(1, 0, 3, 2)  # (N, B, C, P)
+        x = self.patcher(patches)
         tokens = []  # prepended in this order: frequency tokens, register tokens, resolution prefix
         if self.add_fft_tokens is not None:
             tokens.append(self.add_fft_tokens(scaled))
