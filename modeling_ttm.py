@@ -50,15 +50,21 @@ SCALED_LIMIT = 1e4
 # Inputs: validation, missing values, context fitting and scaling.
 
 
+def tracing() -> bool:
+    """Whether torch.export / torch.compile is tracing: input checks that read tensor values run in eager mode only,
+    and traced graphs take the branch-free path."""
+    return torch.compiler.is_exporting() or torch.compiler.is_compiling()
+
+
 def _check_integral(name: str, values: torch.Tensor, upper: torch.Tensor | int, expected: str) -> torch.Tensor:
     """Returns `values` as long after checking they are whole numbers in [0, upper)."""
     if values.is_floating_point():
-        if not torch.equal(values, values.round()):
+        if not tracing() and not torch.equal(values, values.round()):
             raise ValueError(f"`{name}` must hold whole numbers ({expected}).")
     elif values.dtype == torch.bool or values.is_complex():
         raise TypeError(f"`{name}` must be an integer tensor ({expected}), got dtype {values.dtype}.")
     values = values.long()
-    if bool((values < 0).any()) or bool((values >= upper).any()):
+    if not tracing() and (bool((values < 0).any()) or bool((values >= upper).any())):
         raise ValueError(f"`{name}` is out of range: {expected}.")
     return values
 
@@ -96,8 +102,8 @@ def prepare_past(
         observed = past_observed_mask != 0
     past_values = past_values.to(dtype)
     finite = torch.isfinite(past_values)
-    if not bool(finite.all()):
-        if bool(torch.isinf(past_values).any()):
+    if tracing() or not bool(finite.all()):  # a traced graph always takes the general path
+        if not tracing() and bool(torch.isinf(past_values).any()):
             raise ValueError(
                 f"`past_values` contains +/-inf (or values beyond the range of {dtype}); mark missing values with "
                 "NaN or `past_observed_mask`."
@@ -197,7 +203,7 @@ class TTMMultiScalePatcher(nn.Module):
         """(N, B, C, P) context patches -> (N', B, C, d_model) tokens of every scale."""
         series = patches.permute(1, 2, 0, 3).flatten(2)  # (B, C, N * P)
         tokens = []
-        for i, (count, projector) in enumerate(zip(self.counts, self.projectors)):
+        for i, (count, projector) in enumerate(zip(self.counts, self.projectors, strict=False)):
             pooled = F.avg_pool1d(series, 2**i) if i else series
             patches = pooled[..., -count * self.patch_length :].unflatten(-1, (count, self.patch_length))
             tokens.append(projector(patches.permute(2, 0, 1, 3)))
@@ -647,12 +653,13 @@ def prepare_future(
             f"{future_values.shape[1]}."
         )
     future_values = future_values.to(dtype)
-    if bool(torch.isinf(future_values).any()):
+    if not tracing() and bool(torch.isinf(future_values).any()):
         raise ValueError(
             f"`future_values` contains +/-inf (or values beyond the range of {dtype}); mark missing values with NaN "
             "or `future_observed_mask`."
         )
-    if needs_exogenous and bool(future_values[:, :horizon, config.exogenous_channel_indices].isnan().any()):
+    exogenous = future_values[:, :horizon, config.exogenous_channel_indices or []]
+    if needs_exogenous and not tracing() and bool(exogenous.isnan().any()):
         raise ValueError("`future_values` has NaN in exogenous channels, whose future must be known.")
     if future_observed_mask is not None:
         if not isinstance(future_observed_mask, torch.Tensor) or future_observed_mask.shape != future_values.shape:

@@ -199,7 +199,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         history,
         period,
         quantile_forecasts=quantiles,
-        quantile_levels=model.config.quantile_levels if quantiles is not None else None,
+        quantile_levels=model.config.forecast_quantiles if quantiles is not None else None,
         scaler_mean=mean[series],
         scaler_std=std[series],
     )

@@ -10,7 +10,7 @@ size. Its inputs, by name:
   future_values              (batch, forecast_length, num_input_channels) float32 (forecast channel mixing with
                              exogenous channels only: the known future of those channels; other channels are ignored)
 
-and its outputs prediction_outputs (batch, forecast_length, num_targets) and, for models with quantile_levels,
+and its outputs prediction_outputs (batch, forecast_length, num_targets) and, for models with a quantile head,
 quantile_outputs (batch, num_quantiles, forecast_length, num_targets), in the units of the input.
 
 Usage: python scripts/export.py CHECKPOINT_DIR OUTPUT.onnx [--batch-size-for-tracing N] [--opset N]
@@ -92,7 +92,7 @@ def needs_future_values(config: TTMConfig) -> bool:
 
 def output_names(config: TTMConfig) -> list[str]:
     """Names of the ONNX graph outputs for `config`, in order."""
-    return ["prediction_outputs"] + (["quantile_outputs"] if config.quantile_levels else [])
+    return ["prediction_outputs"] + (["quantile_outputs"] if config.forecast_quantiles else [])
 
 
 def random_inputs(

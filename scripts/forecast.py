@@ -229,7 +229,7 @@ def backtest(
     contexts_array, actuals_array = np.stack(contexts), np.stack(actuals)
     token = freq_token(freq)
     point, quantile = predict(model, contexts_array, np.full(len(contexts), token), horizon)
-    levels = model.config.quantile_levels
+    levels = model.config.forecast_quantiles
     return evaluation_report(
         point,
         actuals_array,
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:
         parser.error(str(error))
 
-    levels = config.quantile_levels
+    levels = config.forecast_quantiles
     frames = []
     for index, (name, (timestamps, _)) in enumerate(futures.items()):
         frame = result_frame(

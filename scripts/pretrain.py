@@ -79,7 +79,7 @@ class ModelArguments:
     config_overrides: str | None = field(default=None, metadata={"help": "JSON object of TTMConfig keys."})
     resolution_prefix_tuning: bool = field(default=False, metadata={"help": "Feed the frequency token."})
     quantile_levels: list[float] | None = field(
-        default=None, metadata={"help": "Train a quantile head (pinball loss), e.g. 0.1 0.5 0.9."}
+        default=None, metadata={"help": "Train this project's monotone quantile head (pinball loss), e.g. 0.1 0.5 0.9."}
     )
 
 
@@ -225,7 +225,8 @@ class StandardizingCollator:
 def build_model(model_args: ModelArguments, data_args: DataArguments) -> TTMForPrediction:
     settings = dict(ARCHITECTURES[model_args.architecture], scaling="std", num_input_channels=1)
     settings.update(resolution_prefix_tuning=model_args.resolution_prefix_tuning, frequency_token_vocab_size=10)
-    settings["quantile_levels"] = model_args.quantile_levels
+    if model_args.quantile_levels:
+        settings.update(quantile_levels=model_args.quantile_levels, monotone_quantile_head=True)
     if model_args.config_overrides:
         settings.update(json.loads(model_args.config_overrides))
     return TTMForPrediction(TTMConfig(**settings))

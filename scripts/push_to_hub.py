@@ -2,8 +2,9 @@
 
 CHECKPOINT is a directory written by `save_pretrained` (this project's, or IBM granite-tsfm's, which is converted on
 the fly) or a Hub model id (with --source-revision). The repository gets config.json, model.safetensors, the code
-files configuration_ttm.py / modeling_ttm.py (so `transformers` alone loads it with `trust_remote_code=True`) and a
-README.md model card rendered from model_cards/template.md. Publishing an unchanged checkpoint again changes nothing.
+files (configuration_ttm.py, modeling_ttm.py and the modules they import, so that `transformers` alone loads it with
+`trust_remote_code=True`) and a README.md model card
+rendered from model_cards/template.md. Publishing an unchanged checkpoint again changes nothing.
 
 The card's evaluation table and `model-index` come from the Trainer losses that scripts/finetune.py saved in
 CHECKPOINT (eval_results.json, test_results.json) and from the reports of scripts/evaluate.py given with
@@ -50,7 +51,7 @@ def _training(args: argparse.Namespace, checkpoint: Path) -> TrainingInfo | None
 
 
 def _evaluation(args: argparse.Namespace, checkpoint: Path, config: TTMConfig, dataset: str | None) -> Evaluation:
-    loss = "pinball" if config.quantile_levels else str(config.loss)
+    loss = "pinball" if config.forecast_quantiles else str(config.loss)
     finetune = [checkpoint / name for name in ("eval_results.json", "test_results.json")]
     evaluation = Evaluation()
     for path in [path for path in finetune if path.is_file()]:

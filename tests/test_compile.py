@@ -10,7 +10,7 @@ from modeling_ttm import TTMForPrediction
 
 def test_compiled_model_matches_eager_checks_inputs_and_reuses_its_graph():
     torch.manual_seed(0)
-    model = TTMForPrediction(tiny_config(quantile_levels=[0.1, 0.5, 0.9])).eval()
+    model = TTMForPrediction(tiny_config(monotone_quantile_head=True, quantile_levels=[0.1, 0.5, 0.9])).eval()
     torch._dynamo.reset()
     compiled = torch.compile(model, dynamic=True, options={"freezing": True})
     generator = torch.Generator().manual_seed(1)

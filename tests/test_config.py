@@ -16,7 +16,7 @@ with warnings.catch_warnings():
 @pytest.mark.parametrize(
     ("overrides", "argument"),
     [
-        ({"context_length": 30}, "context_length"),
+        ({"context_length": 8}, "context_length"),
         ({"patch_stride": 4}, "patch_stride"),
         ({"prediction_filter_length": 0}, "prediction_filter_length"),
         ({"prediction_filter_length": 9}, "prediction_filter_length"),
@@ -36,6 +36,22 @@ with warnings.catch_warnings():
         ({"dropout": 1.5}, "dropout"),
         ({"quantile_levels": [0.5, 0.1]}, "quantile_levels"),
         ({"quantile_levels": [0.0, 0.5]}, "quantile_levels"),
+        ({"quantile_levels": [0.1, 0.5, 0.5, 0.9]}, "quantile_levels"),
+        ({"multi_quantile_head": True, "quantile_levels": [0.1, 0.4, 0.9]}, "0.5"),
+        ({"multi_quantile_head": True, "quantile_levels": [0.1, 0.2, 0.5, 0.9]}, "as many levels below"),
+        ({"multi_quantile_head": True, "monotone_quantile_head": True}, "both"),
+        ({"multi_quantile_head": True, "mq_cond_path": "mean"}, "mq_cond_path"),
+        ({"multi_quantile_head": True, "width_penalty_mode": "area"}, "width_penalty_mode"),
+        ({"fft_length": 18}, "fft_length"),
+        ({"register_tokens": -1}, "register_tokens"),
+        ({"gate_mode": "tanh"}, "gate_mode"),
+        ({"gate_groups": 0}, "gate_groups"),
+        ({"use_register_context_gating": True}, "use_register_context_gating"),
+        ({"masked_context_length": 40}, "masked_context_length"),
+        ({"decoder_raw_residual": True, "register_tokens": 1}, "decoder_raw_residual"),
+        ({"decompose": True, "residual_context_length": 40}, "residual_context_length"),
+        ({"decompose": True, "residual_context_length": 8}, "residual_context_length"),
+        ({"decompose": True, "trend_patch_length": 4}, "trend forecaster"),
         ({"self_attn": True, "self_attn_heads": 3}, "self_attn_heads"),
         ({"d_model": 21, "adaptive_patching_levels": 2}, "d_model"),
     ],
@@ -86,19 +102,58 @@ def test_granite_config_json_loads(tmp_path):
     assert config.num_patches == 9
     assert (config.context_length, config.patch_length, config.d_model) == (512, 64, 192)
     assert config.resolution_prefix_tuning and config.frequency_token_vocab_size == 8
-    assert config.quantile_levels is None  # granite's levels belong to its own multi-quantile head, which is off
-    for key in ("init_processing", "multi_scale", "mq_hidden", "trend_d_model", "post_init"):
-        assert key not in config.to_dict()
+    # granite's nine levels belong to its multi-quantile head, which is off: no quantile outputs
+    assert config.quantile_levels == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    assert config.forecast_quantiles is None and not config.monotone_quantile_head
+    # every granite key stays readable, with granite's value
+    for key in ("num_parallel_samples", "multi_scale", "mq_hidden", "trend_d_model", "post_init", "init_linear"):
+        assert getattr(config, key) == saved[key], key
+
+
+def test_granite_r3_config_keeps_its_meaning(tmp_path):
+    granite = TinyTimeMixerConfig(
+        context_length=90,
+        patch_length=16,
+        patch_stride=16,
+        multi_scale=True,
+        register_tokens=2,
+        fft_length=2,
+        multi_quantile_head=True,
+        decompose=True,
+        residual_context_length=36,
+        trend_d_model=8,
+        adaptive_patching_levels=-1,
+    )
+    granite.save_pretrained(tmp_path)
+    config = TTMConfig.from_pretrained(tmp_path)
+    assert config.multi_quantile_head and config.forecast_quantiles == granite.quantile_levels
+    assert config.decompose and config.residual_config().context_length == 36
+    assert config.trend_config().d_model == 8 and config.trend_config().scaling is None
+    assert config.adaptive_patching_levels == 0  # granite's negative "off"
+    assert config.num_patches == 5 + 2 + 1 + 2 + 2  # patches at 3 scales, then register and frequency tokens
 
 
 def test_granite_options_that_are_not_implemented_are_refused(tmp_path):
-    TinyTimeMixerConfig(register_tokens=2).save_pretrained(tmp_path)
-    with pytest.raises(ValueError, match="register_tokens"):
+    TinyTimeMixerConfig(use_register_context_gating=True).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="use_register_context_gating"):
         TTMConfig.from_pretrained(tmp_path)
 
 
+def test_configs_saved_before_the_multi_quantile_head_keep_their_quantile_head(tmp_path):
+    config = tiny_config(monotone_quantile_head=True, quantile_levels=[0.1, 0.5, 0.9]).to_dict()
+    del config["monotone_quantile_head"]  # as written before the option existed
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    loaded = TTMConfig.from_pretrained(tmp_path)
+    assert loaded.monotone_quantile_head and loaded.forecast_quantiles == [0.1, 0.5, 0.9]
+
+
 def test_round_trip_and_auto_map(tmp_path):
-    config = tiny_config(quantile_levels=[0.1, 0.5, 0.9], categorical_vocab_size_list=[4], decoder_mode="mix_channel")
+    config = tiny_config(
+        monotone_quantile_head=True,
+        quantile_levels=[0.1, 0.5, 0.9],
+        categorical_vocab_size_list=[4],
+        decoder_mode="mix_channel",
+    )
     config.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["model_type"] == "ttm"

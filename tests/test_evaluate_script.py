@@ -37,7 +37,7 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     configs = {
         "two": tiny_config(num_input_channels=2),
         "one": tiny_config(num_input_channels=1),
-        "quantile": tiny_config(num_input_channels=2, quantile_levels=[0.1, 0.5, 0.9]),
+        "quantile": tiny_config(num_input_channels=2, monotone_quantile_head=True, quantile_levels=[0.1, 0.5, 0.9]),
     }
     torch.manual_seed(0)
     for name, config in configs.items():

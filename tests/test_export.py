@@ -60,7 +60,7 @@ def test_r2_512_96_architecture(tmp_path: Path) -> None:
 
 def test_quantile_outputs(tmp_path: Path) -> None:
     path = tmp_path / "quantiles.onnx"
-    model = exported(tiny_config(quantile_levels=[0.1, 0.5, 0.9]), path)
+    model = exported(tiny_config(monotone_quantile_head=True, quantile_levels=[0.1, 0.5, 0.9]), path)
     assert graph_names(path)[1] == ["prediction_outputs", "quantile_outputs"]
     assert export.onnx_parity(model, path, batch_sizes=(1, 5)) <= export.PARITY_TOLERANCE
 

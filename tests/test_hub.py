@@ -34,11 +34,11 @@ from script_loader import load_script
 from tiny import small_granite_model, tiny_config
 
 from modeling_ttm import TTMForPrediction
-from ttm_hub.hub import HubError, check_branch, check_repo_id, variant_branch
+from ttm_hub.hub import CODE_FILES, HubError, check_branch, check_repo_id, variant_branch
 from ttm_hub.model_card import DataSource, EvalRecord, Evaluation, TrainingInfo, build_model_card, load_evaluation
 
 ROOT = Path(__file__).resolve().parent.parent
-CODE_SET = {"config.json", "model.safetensors", "configuration_ttm.py", "modeling_ttm.py"}
+CODE_SET = {"config.json", "model.safetensors", *CODE_FILES}
 REPO_SET = CODE_SET | {".gitattributes", "README.md"}
 # A report as scripts/evaluate.py writes it (ttm_metrics.evaluation_report plus the run's settings).
 EVALUATION = {
@@ -193,8 +193,8 @@ import json, sys
 from pathlib import Path
 root, work = sys.argv[1], Path(sys.argv[2])
 sys.path = [p for p in sys.path if p not in ("", ".", root)]
-sys.modules["modeling_ttm"] = None
-sys.modules["configuration_ttm"] = None
+for name in ("modeling_ttm", "configuration_ttm", "layers_ttm", "heads_ttm"):
+    sys.modules[name] = None
 import torch
 from huggingface_hub import snapshot_download
 from transformers import AutoModelForTimeSeriesPrediction
@@ -460,7 +460,12 @@ def test_variant_branches_follow_ibm_naming() -> None:
 
 
 def test_model_card_body_and_inputs(tmp_path: Path) -> None:
-    config = tiny_config(resolution_prefix_tuning=True, frequency_token_vocab_size=8, quantile_levels=[0.1, 0.5, 0.9])
+    config = tiny_config(
+        resolution_prefix_tuning=True,
+        frequency_token_vocab_size=8,
+        monotone_quantile_head=True,
+        quantile_levels=[0.1, 0.5, 0.9],
+    )
     evaluation = Evaluation((EvalRecord("cgm", "test", "mae", 0.25, "scaled", 0.5),), ("Last 20% of each series.",))
     training = TrainingInfo("python train.py --steps 10", "", (DataSource("cgm", "CC-BY-4.0", "bokeh", "5min"),))
     card = build_model_card(config, "me/ttm", revision="32-8-ft", evaluation=evaluation, training=training)

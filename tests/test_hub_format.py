@@ -12,6 +12,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForTimeSeriesPrediction
 
 from configuration_ttm import TTMConfig
 from modeling_ttm import TTMForPrediction, TTMModel
+from ttm_hub.hub import CODE_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,8 +22,8 @@ REMOTE_LOAD = """
 import sys
 root = sys.argv[1]
 sys.path = [p for p in sys.path if p not in ("", ".", root)]
-sys.modules["modeling_ttm"] = None
-sys.modules["configuration_ttm"] = None
+for name in ("modeling_ttm", "configuration_ttm", "layers_ttm", "heads_ttm"):
+    sys.modules[name] = None
 import torch
 from transformers import AutoModel, AutoModelForTimeSeriesPrediction
 model = AutoModelForTimeSeriesPrediction.from_pretrained(sys.argv[2], trust_remote_code=True).eval()
@@ -74,7 +75,12 @@ def test_auto_classes_are_registered(tmp_path):
 
 
 def test_remote_code_loads_without_the_project(tmp_path):
-    config = tiny_config(resolution_prefix_tuning=True, quantile_levels=[0.2, 0.5, 0.8], adaptive_patching_levels=2)
+    config = tiny_config(
+        resolution_prefix_tuning=True,
+        monotone_quantile_head=True,
+        quantile_levels=[0.2, 0.5, 0.8],
+        adaptive_patching_levels=2,
+    )
     model = TTMForPrediction(config).eval()
     model.save_pretrained(tmp_path / "checkpoint")
     saved = json.loads((tmp_path / "checkpoint" / "config.json").read_text())
@@ -103,12 +109,7 @@ def test_convert_granite_checkpoint(tmp_path):
     assert {p.name: p.read_bytes() for p in (tmp_path / "ibm").iterdir()} == before  # input untouched
     config = json.loads((tmp_path / "ours" / "config.json").read_text())
     assert config["model_type"] == "ttm" and "init_processing" not in config
-    assert {p.name for p in (tmp_path / "ours").iterdir()} == {
-        "config.json",
-        "model.safetensors",
-        "configuration_ttm.py",
-        "modeling_ttm.py",
-    }
+    assert {p.name for p in (tmp_path / "ours").iterdir()} == {"config.json", "model.safetensors", *CODE_FILES}
     x = torch.randn(3, 64, 2) * 4 + 1
     with torch.no_grad():
         expected = granite(past_values=x).prediction_outputs
@@ -124,5 +125,5 @@ def test_shipped_checkpoints_carry_the_current_code():
     checkpoints = sorted((ROOT / "checkpoints").glob("*/config.json"))
     assert checkpoints
     for config in checkpoints:
-        for name in ("configuration_ttm.py", "modeling_ttm.py"):
+        for name in CODE_FILES:
             assert (config.parent / name).read_text() == (ROOT / name).read_text(), f"{config.parent.name}/{name}"

@@ -4,7 +4,9 @@ import pytest
 import torch
 from tiny import tiny_config
 
-from modeling_ttm import TTMDropout, TTMForPrediction, TTMForPredictionOutput, TTMModel
+from layers_ttm import TTMDropout
+from modeling_ttm import TTMForPrediction, TTMForPredictionOutput, TTMModel
+from ttm_hub.hub import CODE_FILES
 
 
 def make_model(**overrides) -> TTMForPrediction:
@@ -161,7 +163,7 @@ def test_future_mask_and_nan_targets_leave_the_loss():
 
 def test_quantile_head():
     levels = [0.1, 0.25, 0.5, 0.75, 0.9]
-    model = make_model(quantile_levels=levels)
+    model = make_model(monotone_quantile_head=True, quantile_levels=levels)
     with torch.no_grad():  # large random weights: the quantiles must still never cross
         for parameter in model.head.parameters():
             parameter.normal_(0, 3)
@@ -175,7 +177,7 @@ def test_quantile_head():
     error = future.unsqueeze(1) - q
     torch.testing.assert_close(out.loss, torch.maximum(tau * error, (tau - 1) * error).mean())
     # Without 0.5, the level closest to it is the point forecast.
-    other = make_model(quantile_levels=[0.2, 0.45, 0.9])(past_values=x)
+    other = make_model(monotone_quantile_head=True, quantile_levels=[0.2, 0.45, 0.9])(past_values=x)
     torch.testing.assert_close(other.prediction_outputs, other.quantile_outputs[:, 1])
 
 
@@ -206,7 +208,9 @@ def test_toy_fit_loss_falls():
 
 def test_quantile_fit_covers_the_noise():
     torch.manual_seed(0)
-    model = TTMForPrediction(tiny_config(num_input_channels=1, quantile_levels=[0.1, 0.5, 0.9])).train()
+    model = TTMForPrediction(
+        tiny_config(num_input_channels=1, monotone_quantile_head=True, quantile_levels=[0.1, 0.5, 0.9])
+    ).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for past, future in sine_batches(200):
         noisy = future + torch.randn(future.shape, generator=torch.Generator().manual_seed(len(past))) * 0.5
@@ -224,14 +228,11 @@ def test_quantile_fit_covers_the_noise():
 
 
 def test_save_load_round_trip_is_bit_exact(tmp_path):
-    model = make_model(norm_mlp="BatchNorm", quantile_levels=[0.1, 0.5, 0.9], use_positional_encoding=True)
+    model = make_model(
+        norm_mlp="BatchNorm", monotone_quantile_head=True, quantile_levels=[0.1, 0.5, 0.9], use_positional_encoding=True
+    )
     model.save_pretrained(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "config.json",
-        "configuration_ttm.py",
-        "model.safetensors",
-        "modeling_ttm.py",
-    ]
+    assert {p.name for p in tmp_path.iterdir()} == {"config.json", "model.safetensors", *CODE_FILES}
     loaded = TTMForPrediction.from_pretrained(tmp_path).eval()
     for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
@@ -276,7 +277,7 @@ def test_dropout_follows_the_torch_seed_and_mode():
 
 def test_inference_without_autograd_matches_inference_with_autograd():
     """Without autograd the mixers work in place; the forecast must not change and the input must not either."""
-    model = make_model(quantile_levels=[0.1, 0.5, 0.9], gated_attn=True)
+    model = make_model(monotone_quantile_head=True, quantile_levels=[0.1, 0.5, 0.9], gated_attn=True)
     x = series()
     before = x.clone()
     with_grad = model(past_values=x)

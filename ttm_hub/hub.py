@@ -20,7 +20,8 @@ from transformers import AutoModelForTimeSeriesPrediction, PreTrainedModel
 from configuration_ttm import TTMConfig
 from modeling_ttm import TTMForPrediction
 
-CODE_FILES = ("configuration_ttm.py", "modeling_ttm.py")
+# The code files that travel with every checkpoint: the config and model modules and what they import.
+CODE_FILES = ("configuration_ttm.py", "modeling_ttm.py", "layers_ttm.py", "heads_ttm.py")
 # Weights of an earlier upload that this checkpoint replaces (e.g. shards, or PyTorch pickles of a converted repo).
 STALE_WEIGHTS = ["*.safetensors", "*.safetensors.index.json", "*.bin", "*.bin.index.json"]
 TOKEN_HELP = (

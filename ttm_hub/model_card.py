@@ -197,10 +197,12 @@ def _architecture(config: TTMConfig) -> list[tuple[str, str]]:
             else "none",
         ),
         ("Scaling", str(config.scaling or "none")),
-        ("Loss", "pinball over quantile levels" if config.quantile_levels else str(config.loss)),
+        ("Loss", "pinball over quantile levels" if config.forecast_quantiles else str(config.loss)),
     ]
-    if config.quantile_levels:
-        rows.append(("Quantile levels", ", ".join(f"{q:g}" for q in config.quantile_levels)))
+    if config.forecast_quantiles:
+        head = "IBM multi-quantile head" if config.multi_quantile_head else "monotone quantile head"
+        levels = ", ".join(f"{q:g}" for q in config.forecast_quantiles)
+        rows.append(("Quantile levels", f"{levels} ({head})"))
     if config.exogenous_channel_indices:
         rows.append(("Exogenous channels", ", ".join(map(str, config.exogenous_channel_indices))))
     if config.categorical_vocab_size_list:

@@ -2,50 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from transformers import PreTrainedConfig
 
-# Keys that configs written by IBM's granite-tsfm carry but that do not change the forward pass of the
-# architecture implemented here (derived values, initialisation policy, options of heads not implemented here).
-_GRANITE_IGNORED_KEYS = frozenset(
-    {
-        "init_processing",
-        "num_patches",
-        "patch_last",
-        "post_init",
-        "init_linear",
-        "init_embed",
-        "distribution_output",
-        "num_parallel_samples",
-        "mask_value",
-        "light_mode",
-        "point_extra_weight",
-        "use_fft_embedding",
-        "residual_context_length",
-        "forecast_loss_type",
-        "trend_loss_weight",
-        "residual_loss_weight",
-        "joint_loss_weight",
-        "combine_quantiles_via_variance",
-        "penalize_large_width_ratio",
-        "width_penalty_mode",
-    }
-)
-_GRANITE_IGNORED_PREFIXES = ("mq_", "trend_")
+# Keys of granite-tsfm configs that are derived from other keys; they are recomputed here, never stored.
+_GRANITE_DERIVED_KEYS = frozenset({"num_patches"})
 
-# granite-tsfm options that this implementation does not provide, with the value that means "off".
-_GRANITE_UNSUPPORTED_OPTIONS = {
-    "multi_scale": False,
-    "register_tokens": 0,
-    "fft_length": 0,
-    "multi_quantile_head": False,
-    "decompose": False,
-    "masked_context_length": None,
-    "enable_base_norm_always": False,
-    "use_register_context_gating": False,
-    "gate_mode": "softmax",
-}
+# IBM's default quantile levels of the multi-quantile head.
+DEFAULT_QUANTILE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 _MODES = ("common_channel", "mix_channel")
 # Written into every config so that a saved checkpoint loads with `trust_remote_code=True` and nothing installed.
@@ -55,6 +21,20 @@ _AUTO_MAP = {
     "AutoModelForTimeSeriesPrediction": "modeling_ttm.TTMForPrediction",
 }
 _LOSSES = ("mse", "mae", "huber", "pinball")
+_GATE_MODES = ("softmax", "sigmoid", "group_sigmoid", "glu")
+# Options that a decomposed model's trend forecaster may override with `trend_<name>`.
+_TREND_OPTIONS = (
+    "patch_length",
+    "patch_stride",
+    "d_model",
+    "decoder_d_model",
+    "num_layers",
+    "decoder_num_layers",
+    "register_tokens",
+    "fft_length",
+    "multi_scale",
+    "adaptive_patching_levels",
+)
 _NORMS = {"layernorm": "LayerNorm", "batchnorm": "BatchNorm"}
 
 
@@ -82,7 +62,8 @@ class TTMConfig(PreTrainedConfig):
     Args:
         context_length (`int`, defaults to 64):
             Number of past time steps the model reads. Longer inputs keep their last `context_length` steps; shorter
-            inputs are left-padded with zeros that are marked unobserved. Must be a multiple of `patch_length`.
+            inputs are left-padded with zeros that are marked unobserved. Must exceed `patch_length`; when it is not a
+            multiple of it, the first `context_length % patch_length` steps enter the scaling but no patch.
         prediction_length (`int`, defaults to 16):
             Number of future time steps the head forecasts.
         num_input_channels (`int`, defaults to 1):
@@ -179,10 +160,113 @@ class TTMConfig(PreTrainedConfig):
             When set, only the first `prediction_filter_length` forecast steps are returned and scored.
         init_std (`float`, defaults to 0.02):
             Standard deviation of the normal initialisation of linear and embedding weights.
+        TTM-R3 options (IBM's names and defaults; all off by default, so r1 / r2 checkpoints are unaffected):
+
+        multi_scale (`bool`, defaults to `False`):
+            Whether the context is also cut into patches after average-pooling it 2, 4, 8, ... times (while a pooled
+            series still holds one patch). Each scale has its own patch embedding; the coarsest scale's patches come
+            first. Also switches on the base norm (see `enable_base_norm_always`).
+        register_tokens (`int`, defaults to 0):
+            Number of learned register tokens prepended to the patches of every series and channel.
+        fft_length (`int`, defaults to 0):
+            Number of frequency tokens prepended to the patches: the indices of the `fft_length` largest-magnitude
+            bins of the real FFT of the scaled context are embedded as tokens. At most `context_length // 2 + 1`.
+        use_fft_embedding (`bool`, defaults to `True`):
+            Whether a frequency index is embedded by a lookup table (`True`) or by a small MLP on the index divided by
+            the number of bins (`False`).
+        get_one_freq_emb (`bool`, defaults to `False`):
+            Whether the `fft_length` frequency embeddings are concatenated and projected to one token instead of
+            being `fft_length` tokens. Each embedding is then `d_model // fft_length` wide, clipped to
+            [`fft_d_freq_min`, `fft_d_freq_max`].
+        fft_ignore_dc (`bool`, defaults to `False`):
+            Whether the zero-frequency bin is excluded from the top frequencies.
+        fft_d_freq_min (`int`, defaults to 4):
+            Lower bound of the width of one frequency embedding when `get_one_freq_emb` is on.
+        fft_d_freq_max (`int`, defaults to 64):
+            Upper bound of the width of one frequency embedding when `get_one_freq_emb` is on.
+        enable_base_norm_always (`bool`, defaults to `False`):
+            Whether a LayerNorm over all tokens and features of a series (`num_patches * d_model`) runs before the
+            backbone mixer. Always on with `multi_scale`.
+        gate_mode (`str`, defaults to `"softmax"`):
+            Gate of the gated attention of every mixer: `"softmax"` (over the mixed axis), `"sigmoid"`,
+            `"group_sigmoid"` (one sigmoid per group of neighbouring features, from the mean logit of the group) or
+            `"glu"` (a gated linear unit: the gate layer's first half, times the sigmoid of its second half).
+        gate_groups (`int`, defaults to 8):
+            Number of groups of `"group_sigmoid"`; a mixer whose width it does not divide uses its largest divisor
+            below that number.
+        use_register_context_gating (`bool`, defaults to `False`):
+            Reserved by granite-tsfm 0.3.11 for gates conditioned on register tokens; that release never passes the
+            context, so no model with it runs there. Must be `False`.
+        multi_quantile_head (`bool`, defaults to `False`):
+            IBM's multi-quantile head: a small convolutional network on the point forecast (optionally conditioned on
+            the decoder output) that returns the median and non-crossing offsets for every level of
+            `quantile_levels`, trained with the mean pinball loss. `prediction_outputs` is then the median.
         quantile_levels (`list[float]`, *optional*):
-            Quantile levels in (0, 1), strictly increasing. When set, the head also returns `quantile_outputs`,
-            monotone in the level by construction, trained with the mean pinball loss over all levels; the level
-            closest to 0.5 is `prediction_outputs`. Off by default, so IBM checkpoints are unaffected.
+            Levels of the quantile head, strictly increasing in (0, 1); `None` means IBM's nine levels 0.1 ... 0.9.
+            The multi-quantile head needs an odd number of levels, symmetric around a level of exactly 0.5. No effect
+            without a quantile head.
+        mq_hidden (`int`, defaults to 8):
+            Hidden channels of the multi-quantile head.
+        mq_kernel_size (`int`, defaults to 3):
+            Kernel size of its depthwise convolution over the forecast steps.
+        mq_eps (`float`, defaults to 1e-6):
+            Minimum gap between neighbouring quantile levels.
+        mq_use_decoder_pool (`bool`, defaults to `False`):
+            Whether the head is conditioned on the decoder output of the target channels.
+        mq_cond_path (`str`, defaults to `"pool"`):
+            How the decoder output becomes the condition: `"pool"` (mean over patches, then a linear layer) or
+            `"flatten"` (a per-patch projection to `mq_decoder_d_model`, flattened, then a linear layer).
+        mq_cond_mode (`str`, defaults to `"add"`):
+            How the condition joins the hidden channels: `"add"` or `"concat"`.
+        mq_decoder_d_model (`int`, defaults to 8):
+            Width of the per-patch projection of the `"flatten"` path.
+        mq_q50_type (`str`, defaults to `"median"`):
+            `"median"`: the median is the point forecast plus a learned offset; any other value: the point forecast.
+        mq_use_positional (`bool`, defaults to `False`):
+            Carried by IBM's configs; no effect in granite-tsfm 0.3.11 or here.
+        point_extra_weight (`float`, defaults to 0.0):
+            Weight of an extra mean absolute error of the median, added to the quantile loss.
+        penalize_large_width_ratio (`float`, defaults to 0.0):
+            Weight of a penalty on the width of the predicted intervals, added to the quantile loss.
+        width_penalty_mode (`str`, defaults to `"boundary"`):
+            That width: `"boundary"` (highest minus lowest level) or `"wis"` (mean width of the symmetric intervals).
+        monotone_quantile_head (`bool`, defaults to `False`):
+            This project's quantile head: a linear layer beside the point head predicts non-negative gaps between
+            neighbouring levels of `quantile_levels`, accumulated outwards from the point forecast (the level closest
+            to 0.5), trained with the mean pinball loss. Not part of IBM's checkpoints.
+        decompose (`bool`, defaults to `False`):
+            Decomposed prediction: the scaled context is split by a robust smoother into a trend and a residual; a
+            trend forecaster (sizes from the `trend_*` options) reads the whole context, a residual forecaster reads
+            the last `residual_context_length` steps of the detrended context, and the forecast is their sum. Both
+            forecasters share every other option. Outputs also carry the trend and residual forecasts.
+        residual_context_length (`int`, *optional*):
+            Context of the residual forecaster; more than `patch_length`, at most `context_length`. `None`: the
+            whole context.
+        trend_patch_length, trend_patch_stride, trend_d_model, trend_decoder_d_model, trend_num_layers,
+        trend_decoder_num_layers, trend_register_tokens, trend_fft_length, trend_multi_scale,
+        trend_adaptive_patching_levels (*optional*):
+            Values of the trend forecaster for the option without the `trend_` prefix; `None` keeps the shared value.
+        trend_head_d_model (`int`, *optional*):
+            Carried by IBM's configs; no effect in granite-tsfm 0.3.11 or here.
+        trend_loss_weight (`float`, defaults to 1.0):
+            Weight of the trend loss: the trend forecast against a smoothed trend of context plus future, plus a tenth
+            of the same loss on step-to-step differences.
+        residual_loss_weight (`float`, defaults to 1.0):
+            Weight of the residual loss: the residual forecast against the future minus that trend.
+        joint_loss_weight (`float`, defaults to 1.0):
+            Weight of the loss of the combined forecast. The three decomposed losses are computed on scaled values.
+        forecast_loss_type (`str`, defaults to `"joint"`):
+            Recorded by IBM's training scripts; the loss is always the weighted sum of the three losses above.
+        combine_quantiles_via_variance (`bool`, defaults to `False`):
+            Whether decomposed quantiles combine the trend's and residual's distances from their medians in quadrature
+            (instead of adding the quantiles).
+        light_mode (`bool`, defaults to `False`):
+            Whether outputs keep only the loss, the forecast and the quantiles (hidden states, scaling statistics and
+            decomposition parts are dropped).
+
+        Accepted for granite-tsfm compatibility and readable on the config, without effect here:
+        `num_parallel_samples`, `distribution_output`, `post_init`, `init_linear`, `init_embed`, `mask_value`,
+        `patch_last`, `init_processing`. `masked_context_length` (granite-tsfm's masked prediction) must be `None`.
 
     Example:
 
@@ -240,32 +324,81 @@ class TTMConfig(PreTrainedConfig):
     categorical_vocab_size_list: list[int] | None = None
     prediction_filter_length: int | None = None
     init_std: float = 0.02
+    multi_scale: bool = False
+    register_tokens: int = 0
+    fft_length: int = 0
+    use_fft_embedding: bool = True
+    get_one_freq_emb: bool = False
+    fft_ignore_dc: bool = False
+    fft_d_freq_min: int = 4
+    fft_d_freq_max: int = 64
+    enable_base_norm_always: bool = False
+    gate_mode: str = "softmax"
+    gate_groups: int = 8
+    use_register_context_gating: bool = False
+    multi_quantile_head: bool = False
     quantile_levels: list[float] | None = None
+    mq_hidden: int = 8
+    mq_kernel_size: int = 3
+    mq_eps: float = 1e-6
+    mq_use_decoder_pool: bool = False
+    mq_cond_path: str = "pool"
+    mq_cond_mode: str = "add"
+    mq_decoder_d_model: int = 8
+    mq_q50_type: str = "median"
+    mq_use_positional: bool = False
+    point_extra_weight: float = 0.0
+    penalize_large_width_ratio: float = 0.0
+    width_penalty_mode: str = "boundary"
+    monotone_quantile_head: bool = False
+    decompose: bool = False
+    residual_context_length: int | None = None
+    trend_patch_length: int | None = None
+    trend_patch_stride: int | None = None
+    trend_d_model: int | None = None
+    trend_decoder_d_model: int | None = None
+    trend_num_layers: int | None = None
+    trend_decoder_num_layers: int | None = None
+    trend_register_tokens: int | None = None
+    trend_fft_length: int | None = None
+    trend_multi_scale: bool | None = None
+    trend_adaptive_patching_levels: int | None = None
+    trend_head_d_model: int | None = None
+    trend_loss_weight: float = 1.0
+    residual_loss_weight: float = 1.0
+    joint_loss_weight: float = 1.0
+    forecast_loss_type: str = "joint"
+    combine_quantiles_via_variance: bool = False
+    light_mode: bool = False
+    num_parallel_samples: int = 100
+    distribution_output: str = "student_t"
+    post_init: bool = False
+    init_linear: str = "pytorch"
+    init_embed: str = "pytorch"
+    mask_value: int = 0
+    patch_last: bool = True
+    init_processing: bool = False
+    masked_context_length: int | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         kwargs.pop("model_type", None)
-        if "multi_quantile_head" in kwargs and not kwargs["multi_quantile_head"]:
-            # A granite-tsfm config: its `quantile_levels` only configure its (absent) multi-quantile head.
-            self.quantile_levels = None
-        for key in list(kwargs):
-            if key in _GRANITE_IGNORED_KEYS or key.startswith(_GRANITE_IGNORED_PREFIXES):
-                kwargs.pop(key)
-            elif key in _GRANITE_UNSUPPORTED_OPTIONS:
-                value = kwargs.pop(key)
-                if value != _GRANITE_UNSUPPORTED_OPTIONS[key]:
-                    raise ValueError(
-                        f"`{key}={value!r}` is a granite-tsfm option that TTMConfig does not implement; "
-                        f"only `{key}={_GRANITE_UNSUPPORTED_OPTIONS[key]!r}` is supported."
-                    )
+        for key in _GRANITE_DERIVED_KEYS:
+            kwargs.pop(key, None)
         self.scaling = {True: "std", False: None, "none": None}.get(self.scaling, self.scaling)
         if isinstance(self.norm_mlp, str) and self.norm_mlp.lower() in _NORMS:
             self.norm_mlp = _NORMS[self.norm_mlp.lower()]
+        for name in ("adaptive_patching_levels", "decoder_adaptive_patching_levels", "trend_adaptive_patching_levels"):
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool) and value < 0:  # granite-tsfm's "off"
+                setattr(self, name, 0)
         if self.exogenous_channel_indices is not None and self.prediction_channel_indices is None:
             exogenous = set(self.exogenous_channel_indices)
             self.prediction_channel_indices = [c for c in range(self.num_input_channels) if c not in exogenous]
         for name in ("prediction_channel_indices", "exogenous_channel_indices"):
             if isinstance(getattr(self, name), (list, tuple)):
                 setattr(self, name, sorted(getattr(self, name)))
+        if self.quantile_levels is None:
+            self.quantile_levels = list(DEFAULT_QUANTILE_LEVELS)
         super().__post_init__(**kwargs)
         self.auto_map = {**_AUTO_MAP, **self.__dict__.get("auto_map", {})}
         self._validate()
@@ -275,12 +408,64 @@ class TTMConfig(PreTrainedConfig):
         config_dict, kwargs = super().get_config_dict(*args, **kwargs)
         if config_dict.get("model_type") == "tinytimemixer":  # a granite-tsfm checkpoint: read it as ours
             config_dict["model_type"] = cls.model_type
+        elif config_dict.get("quantile_levels") and "monotone_quantile_head" not in config_dict:
+            # Written before the multi-quantile head existed, when `quantile_levels` alone switched this head on.
+            config_dict["monotone_quantile_head"] = True
         return config_dict, kwargs
 
     @property
+    def num_context_patches(self) -> int:
+        """Patches cut from the context: its last `num_context_patches * patch_length` steps."""
+        return self.context_length // self.patch_length
+
+    @property
+    def num_scales(self) -> int:
+        """Number of scales of the patch embedding: 1, or with `multi_scale` every 2**i that leaves a whole patch."""
+        return int(math.log2(self.context_length // self.patch_length)) + 1 if self.multi_scale else 1
+
+    @property
+    def scale_patch_counts(self) -> list[int]:
+        """Patches at every scale, finest first: the patched steps averaged 2**i at a time, cut into whole patches."""
+        steps = self.num_context_patches * self.patch_length
+        counts = [steps // 2**i // self.patch_length for i in range(self.num_scales)]
+        return [count for count in counts if count > 0]
+
+    @property
+    def num_extra_tokens(self) -> int:
+        """Tokens prepended to the context patches: frequency tokens, register tokens, the resolution prefix."""
+        fft_tokens = (1 if self.get_one_freq_emb else self.fft_length) if self.fft_length else 0
+        return fft_tokens + self.register_tokens + int(self.resolution_prefix_tuning)
+
+    @property
     def num_patches(self) -> int:
-        """Number of patches the mixers see: the context patches plus the frequency-token patch, if any."""
-        return self.context_length // self.patch_length + int(self.resolution_prefix_tuning)
+        """Number of tokens the mixers see: the context patches of every scale plus the prepended tokens."""
+        return sum(self.scale_patch_counts) + self.num_extra_tokens
+
+    @property
+    def forecast_quantiles(self) -> list[float] | None:
+        """The levels of `quantile_outputs`: `quantile_levels` when a quantile head is on, else `None`."""
+        return self.quantile_levels if (self.multi_quantile_head or self.monotone_quantile_head) else None
+
+    @property
+    def median_quantile_index(self) -> int:
+        """Index of the point forecast among `quantile_levels`: the level closest to 0.5."""
+        levels = self.quantile_levels
+        return min(range(len(levels)), key=lambda i: abs(levels[i] - 0.5))
+
+    def trend_config(self) -> TTMConfig:
+        """Config of the trend forecaster of a decomposed model: the `trend_*` overrides, no scaling of its own."""
+        overrides = {name: getattr(self, f"trend_{name}") for name in _TREND_OPTIONS}
+        return self._part_config(**{k: v for k, v in overrides.items() if v is not None})
+
+    def residual_config(self) -> TTMConfig:
+        """Config of the residual forecaster of a decomposed model: the residual context, no scaling of its own."""
+        return self._part_config(context_length=self.residual_context_length or self.context_length)
+
+    def _part_config(self, **overrides: Any) -> TTMConfig:
+        settings = {k: v for k, v in self.to_dict().items() if k not in ("auto_map", "architectures")}
+        settings.update(decompose=False, scaling=None, residual_context_length=None, **overrides)
+        settings.update({f"trend_{name}": None for name in _TREND_OPTIONS})
+        return TTMConfig(**settings)
 
     @property
     def num_targets(self) -> int:
@@ -324,9 +509,9 @@ class TTMConfig(PreTrainedConfig):
                 f"`patch_stride` ({self.patch_stride}) must equal `patch_length` ({self.patch_length}): "
                 "TTM patches do not overlap."
             )
-        if self.context_length % self.patch_length:
+        if self.context_length <= self.patch_length:
             raise ValueError(
-                f"`context_length` ({self.context_length}) must be a multiple of `patch_length` ({self.patch_length})."
+                f"`context_length` ({self.context_length}) must be greater than `patch_length` ({self.patch_length})."
             )
         for name in ("mode", "decoder_mode"):
             if getattr(self, name) not in _MODES:
@@ -375,13 +560,96 @@ class TTMConfig(PreTrainedConfig):
                 raise ValueError(
                     f"`fcm_context_length` + `fcm_prepend_past_offset` ({past_needed}) exceeds `context_length`."
                 )
-        if self.quantile_levels is not None:
-            levels = list(self.quantile_levels)
-            if not levels or any(not isinstance(q, (int, float)) or not 0.0 < q < 1.0 for q in levels):
-                raise ValueError(f"`quantile_levels` must be a non-empty list of floats in (0, 1), got {levels!r}.")
-            if any(b <= a for a, b in zip(levels[:-1], levels[1:], strict=True)):
-                raise ValueError(f"`quantile_levels` must be strictly increasing, got {levels!r}.")
-            self.quantile_levels = [float(q) for q in levels]
+        self._validate_r3()
+
+    def _validate_r3(self) -> None:
+        for name in ("register_tokens", "fft_length", "mq_hidden", "mq_kernel_size", "mq_decoder_d_model"):
+            value = getattr(self, name)
+            low = 0 if name in ("register_tokens", "fft_length") else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
+        bins = self.context_length // 2 + 1
+        if self.fft_length > bins:
+            raise ValueError(
+                f"`fft_length` ({self.fft_length}) exceeds the {bins} frequency bins of a context of "
+                f"{self.context_length} steps."
+            )
+        if not 1 <= self.fft_d_freq_min <= self.fft_d_freq_max:
+            raise ValueError(
+                f"`fft_d_freq_min` ({self.fft_d_freq_min}) and `fft_d_freq_max` ({self.fft_d_freq_max}) must satisfy "
+                "1 <= min <= max."
+            )
+        if self.gate_mode not in _GATE_MODES:
+            raise ValueError(f"`gate_mode` must be one of {_GATE_MODES}, got {self.gate_mode!r}.")
+        if isinstance(self.gate_groups, bool) or not isinstance(self.gate_groups, int) or self.gate_groups < 1:
+            raise ValueError(f"`gate_groups` must be a positive integer, got {self.gate_groups!r}.")
+        if self.use_register_context_gating:
+            raise ValueError(
+                "`use_register_context_gating=True` is not supported: granite-tsfm 0.3.11 defines no context for it "
+                "and cannot run such a model either."
+            )
+        if self.masked_context_length is not None:
+            raise ValueError(
+                f"`masked_context_length={self.masked_context_length!r}` belongs to granite-tsfm's masked prediction, "
+                "which TTMConfig does not implement; it must be None."
+            )
+        if self.decoder_raw_residual and (self.multi_scale or self.register_tokens or self.fft_length):
+            raise ValueError(
+                "`decoder_raw_residual` needs one decoder token per context patch; it cannot be combined with "
+                "`multi_scale`, `register_tokens` or `fft_length`."
+            )
+        self._validate_quantiles()
+        if self.decompose:
+            self._validate_decomposition()
+
+    def _validate_quantiles(self) -> None:
+        levels = list(self.quantile_levels)
+        if not levels or any(isinstance(q, bool) or not isinstance(q, (int, float)) for q in levels):
+            raise ValueError(f"`quantile_levels` must be a non-empty list of floats in (0, 1), got {levels!r}.")
+        if any(not 0.0 < q < 1.0 for q in levels):
+            raise ValueError(f"`quantile_levels` must lie strictly between 0 and 1, got {levels!r}.")
+        if any(b <= a for a, b in zip(levels[:-1], levels[1:], strict=True)):
+            raise ValueError(f"`quantile_levels` must be strictly increasing (sorted, no duplicates), got {levels!r}.")
+        self.quantile_levels = [float(q) for q in levels]
+        if self.multi_quantile_head and self.monotone_quantile_head:
+            raise ValueError("`multi_quantile_head` and `monotone_quantile_head` cannot both be on: pick one head.")
+        if self.multi_quantile_head:
+            below = sum(q < 0.5 for q in levels)
+            if 0.5 not in self.quantile_levels or below != len(levels) - below - 1:
+                raise ValueError(
+                    "the multi-quantile head needs `quantile_levels` with 0.5 and as many levels below it as above, "
+                    f"got {levels!r}."
+                )
+            for name, allowed in (("mq_cond_path", ("pool", "flatten")), ("mq_cond_mode", ("add", "concat"))):
+                if getattr(self, name) not in allowed:
+                    raise ValueError(f"`{name}` must be one of {allowed}, got {getattr(self, name)!r}.")
+            if self.width_penalty_mode not in ("boundary", "wis"):
+                raise ValueError(f"`width_penalty_mode` must be 'boundary' or 'wis', got {self.width_penalty_mode!r}.")
+            if self.penalize_large_width_ratio < 0:
+                raise ValueError(f"`penalize_large_width_ratio` must be >= 0, got {self.penalize_large_width_ratio!r}.")
+            if self.penalize_large_width_ratio > 0 and len(levels) < 3:
+                raise ValueError("`penalize_large_width_ratio` needs at least 3 `quantile_levels`.")
+
+    def _validate_decomposition(self) -> None:
+        residual = self.residual_context_length
+        if residual is not None:
+            if isinstance(residual, bool) or not isinstance(residual, int) or residual <= self.patch_length:
+                raise ValueError(
+                    f"`residual_context_length` must be an integer > `patch_length` ({self.patch_length}), "
+                    f"got {residual!r}."
+                )
+            if residual > self.context_length:
+                raise ValueError(
+                    f"`residual_context_length` ({residual}) must not exceed `context_length` ({self.context_length})."
+                )
+        for name in ("trend_loss_weight", "residual_loss_weight", "joint_loss_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)!r}.")
+        for part, build in (("trend", self.trend_config), ("residual", self.residual_config)):
+            try:
+                build()
+            except ValueError as error:
+                raise ValueError(f"the {part} forecaster of this decomposed model is invalid: {error}") from None
 
     def _validate_channels(self) -> None:
         n = self.num_input_channels

@@ -1,17 +1,20 @@
 """PyTorch Tiny Time Mixer (TTM): a ~1M-parameter pretrained forecaster for multivariate time series.
 
-Data flow of `TTMForPrediction` (arXiv 2401.03955):
+Data flow of `TTMForPrediction` (arXiv 2401.03955; r1, r2 and IBM's R3 options):
 
     past_values (B, L, C) -> fit to context_length, NaN -> unobserved -> scale per series and channel
-    -> patches (N, B, C, patch_length) -> patcher (N, B, C, d_model) [+ frequency-token patch]
+    -> patches (N, B, C, patch_length) [at several average-pooled scales] -> patch embeddings (N, B, C, d_model)
+    -> prepended tokens [frequency tokens | register tokens | resolution prefix] [+ positions] [-> base norm]
     -> backbone TTM layers (adaptive patching) -> decoder (adapter, static categoricals, TTM layers)
-    -> head: flatten patches -> Linear -> (B, H, C') [-> forecast channel mixer] [+ quantile offsets]
+    -> head: flatten patches -> Linear -> (B, H, C') [-> forecast channel mixer] [-> quantile head]
     -> scale back -> loss against future_values.
 
-Inside, activations are patch-major (N patches first); outputs are returned as (B, C, N, width) views.
+With `decompose`, the scaled context is split into a smooth trend and a residual, two such forecasters (without
+scaling of their own) forecast each, and the forecast is their sum.
 
-Every TTM layer is a stack of pre-norm residual MLP mixers: across channels (mix_channel mode), across patches,
-across features. Parameter names follow IBM's published checkpoints, so those load without conversion.
+Inside, activations are patch-major (N patches first); outputs are returned as (B, C, N, width). The mixer blocks
+live in `layers_ttm.py`, the heads and losses in `heads_ttm.py`. Parameter names follow IBM's published
+checkpoints, so those load without conversion.
 """
 
 from __future__ import annotations
@@ -28,328 +31,40 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from transformers.utils import ModelOutput
 
 try:
-    from .configuration_ttm import TTMConfig, adaptive_patch_factors
+    from .configuration_ttm import TTMConfig
+    from .heads_ttm import TTMForecastHead, TTMMultiQuantileHead, forecast_loss, point_loss
+    from .layers_ttm import MixerSpec, TTMBlock
 except ImportError:
-    from configuration_ttm import TTMConfig, adaptive_patch_factors
+    from configuration_ttm import TTMConfig
+    from heads_ttm import TTMForecastHead, TTMMultiQuantileHead, forecast_loss, point_loss
+    from layers_ttm import MixerSpec, TTMBlock
 
 STD_SCALE_EPS = 1e-5  # added to the variance of the "std" scaler
 MEAN_SCALE_MIN = 1e-10  # floor of the "mean" scaler
 # Bound of scaled values. Observed values stay far inside it (|z| <= sqrt(context) for "std"); only the zeros of
 # unobserved positions in a series far from zero can reach it, instead of overflowing the model's dtype.
 SCALED_LIMIT = 1e4
-# PyTorch's CPU softmax is several times slower over a last axis shorter than this than over the same values
-# viewed transposed (measured 5.3 ms vs 0.6 ms for 258k values in rows of 6).
-NARROW_SOFTMAX = 32
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Mixer building blocks. Activations are patch-major, (patches, batch, channels, width), throughout the mixers:
-# mixing across patches is then one matrix product from the left over a contiguous tensor, with no transposes.
-
-
-@dataclass(frozen=True)
-class MixerSpec:
-    """Shape and options of one stack of TTM layers (backbone, decoder or forecast channel mixer)."""
-
-    num_patches: int
-    width: int
-    num_channels: int
-    num_layers: int
-    adaptive_levels: int
-    mix_channels: bool
-    expansion_factor: int
-    dropout: float
-    gated_attn: bool
-    batch_norm: bool
-    norm_eps: float
-    self_attn: bool
-    self_attn_heads: int
-
-    @classmethod
-    def backbone(cls, config: TTMConfig) -> MixerSpec:
-        return cls(
-            num_patches=config.num_patches,
-            width=config.d_model,
-            num_channels=config.num_input_channels,
-            num_layers=config.num_layers,
-            adaptive_levels=config.adaptive_patching_levels,
-            mix_channels=config.mode == "mix_channel",
-            expansion_factor=config.expansion_factor,
-            dropout=config.dropout,
-            gated_attn=config.gated_attn,
-            batch_norm=config.norm_mlp == "BatchNorm",
-            norm_eps=config.norm_eps,
-            self_attn=config.self_attn,
-            self_attn_heads=config.self_attn_heads,
-        )
-
-    def at_level(self, factor: int) -> MixerSpec:
-        """The spec seen by the layers of an adaptive-patching level that splits every patch `factor` times."""
-        return replace(self, num_patches=self.num_patches * factor, width=self.width // factor)
-
-
-class TTMNorm(nn.Module):
-    """Pre-normalisation of a mixer: LayerNorm over features, or BatchNorm over all other positions."""
-
-    def __init__(self, spec: MixerSpec):
-        super().__init__()
-        if spec.batch_norm:
-            self.norm = TTMBatchNorm(spec.width, spec.norm_eps)
-        else:
-            self.norm = nn.LayerNorm(spec.width, eps=spec.norm_eps)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x)
-
-
-class TTMBatchNorm(nn.Module):
-    """BatchNorm1d over the last axis, with statistics over every (batch, channel, patch) position."""
-
-    def __init__(self, width: int, eps: float):
-        super().__init__()
-        self.batchnorm = nn.BatchNorm1d(width, eps=eps)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.batchnorm(x.reshape(-1, x.shape[-1])).reshape(x.shape)
-
-
-class TTMDropout(nn.Module):
-    """Dropout whose CPU random numbers are 16-bit uniforms cut from bulk 64-bit draws.
-
-    PyTorch's CPU dropout draws one double per element, which costs more than all other elementwise work of a
-    training step. Here an element is kept when its 16-bit uniform falls below `round((1 - p) * 2**16)`, and kept
-    values are scaled by the inverse of that probability, so outputs stay unbiased; `p` acts rounded to a
-    multiple of 2**-16. Other devices use `F.dropout`.
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        self.p = p
-        kept = round((1.0 - p) * 2**16)
-        self.threshold = kept - 2**15  # int16 draws are uniform on [-2**15, 2**15)
-        self.scale = 2**16 / kept if kept else 0.0
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.threshold >= 2**15:
-            return x
-        if x.device.type != "cpu":
-            return F.dropout(x, self.p, training=True)
-        bits = torch.empty((x.numel() + 3) // 4, dtype=torch.int64).random_(-(2**63), None)
-        noise = torch.empty(x.shape, dtype=x.dtype)
-        torch.lt(bits.view(torch.int16)[: x.numel()].view(x.shape), self.threshold, out=noise)  # 1 = kept
-        return x * noise.mul_(self.scale)
-
-
-def gelu(x: torch.Tensor) -> torch.Tensor:
-    """Exact GELU; in place when autograd is off, which saves allocating the widest activation of a mixer."""
-    return F.gelu(x) if torch.is_grad_enabled() else torch._C._nn.gelu_(x)  # the binding F.elu_ and F.hardtanh_ use too
-
-
-def linear_rows(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
-    """`layer` applied along the first axis of a 2-D tensor: (in_features, K) -> (out_features, K)."""
-    return torch.addmm(layer.bias.unsqueeze(1), layer.weight, x)
-
-
-class TTMMLP(nn.Module):
-    """Linear -> GELU -> dropout -> Linear -> dropout, over the last axis or (`over_rows`) the first axis."""
-
-    def __init__(self, size: int, spec: MixerSpec, over_rows: bool = False):
-        super().__init__()
-        self.fc1 = nn.Linear(size, size * spec.expansion_factor)
-        self.fc2 = nn.Linear(size * spec.expansion_factor, size)
-        self.dropout = TTMDropout(spec.dropout)
-        self.over_rows = over_rows
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.over_rows:
-            return self.dropout(linear_rows(self.dropout(gelu(linear_rows(x, self.fc1))), self.fc2))
-        return self.dropout(self.fc2(self.dropout(gelu(self.fc1(x)))))
-
-
-class TTMGatedAttention(nn.Module):
-    """Multiplies the input by a softmax gate over its last axis or (`over_rows`) its first axis."""
-
-    def __init__(self, size: int, over_rows: bool = False):
-        super().__init__()
-        self.attn_layer = nn.Linear(size, size)
-        self.over_rows = over_rows
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.over_rows:
-            gate = linear_rows(x, self.attn_layer).softmax(dim=0)
-        elif x.shape[-1] < NARROW_SOFTMAX:  # the same softmax, computed over the transposed view
-            return x * self.attn_layer(x).transpose(-1, -2).softmax(dim=-2).transpose(-1, -2)
-        else:
-            gate = self.attn_layer(x).softmax(dim=-1)
-        return x * gate if torch.is_grad_enabled() else gate.mul_(x)
-
-
-class TTMSelfAttention(nn.Module):
-    """Multi-head self-attention across the patches of every series and channel."""
-
-    def __init__(self, spec: MixerSpec):
-        super().__init__()
-        self.num_heads = spec.self_attn_heads
-        self.dropout = spec.dropout
-        self.q_proj = nn.Linear(spec.width, spec.width)
-        self.k_proj = nn.Linear(spec.width, spec.width)
-        self.v_proj = nn.Linear(spec.width, spec.width)
-        self.out_proj = nn.Linear(spec.width, spec.width)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, b, c, w = x.shape
-        x = x.permute(1, 2, 0, 3).reshape(b * c, n, w)  # one sequence of patches per series and channel
-
-        def heads(t: torch.Tensor) -> torch.Tensor:  # (B * C, N, W) -> (B * C, heads, N, W / heads)
-            return t.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
-
-        q, k, v = heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x))
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
-        out = self.out_proj(out.transpose(1, 2).flatten(-2))  # (B * C, N, W)
-        return out.view(b, c, n, w).permute(2, 0, 1, 3)
-
-
-class TTMPatchMixer(nn.Module):
-    """Mixes information across patches (time), shared over channels and features."""
-
-    def __init__(self, spec: MixerSpec):
-        super().__init__()
-        self.norm = TTMNorm(spec)
-        self.mlp = TTMMLP(spec.num_patches, spec, over_rows=True)
-        self.gating_block = TTMGatedAttention(spec.num_patches, over_rows=True) if spec.gated_attn else None
-        if spec.self_attn:
-            self.self_attn_layer = TTMSelfAttention(spec)
-            self.norm_attn = TTMNorm(spec)
-        else:
-            self.self_attn_layer = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        normed = self.norm(x)
-        y = self.mlp(normed.reshape(x.shape[0], -1))  # (N, B * C * W)
-        if self.gating_block is not None:
-            y = self.gating_block(y)
-        y = y.view(x.shape)
-        if self.self_attn_layer is not None:
-            y = self.norm_attn(y + self.self_attn_layer(normed))
-        return y.add_(x)
-
-
-class TTMFeatureMixer(nn.Module):
-    """Mixes the features within every patch."""
-
-    def __init__(self, spec: MixerSpec):
-        super().__init__()
-        self.norm = TTMNorm(spec)
-        self.mlp = TTMMLP(spec.width, spec)
-        self.gating_block = TTMGatedAttention(spec.width) if spec.gated_attn else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.mlp(self.norm(x))
-        if self.gating_block is not None:
-            y = self.gating_block(y)
-        return y.add_(x)
-
-
-class TTMChannelMixer(nn.Module):
-    """Mixes information across channels (mix_channel mode); the gate comes before the MLP here."""
-
-    def __init__(self, spec: MixerSpec):
-        super().__init__()
-        self.norm = TTMNorm(spec)
-        self.mlp = TTMMLP(spec.num_channels, spec, over_rows=True)
-        self.gating_block = TTMGatedAttention(spec.num_channels, over_rows=True) if spec.gated_attn else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, b, c, w = x.shape
-        y = self.norm(x).permute(2, 0, 1, 3).reshape(c, -1)  # one row per channel: (C, N * B * W)
-        if self.gating_block is not None:
-            y = self.gating_block(y)
-        return x + self.mlp(y).view(c, n, b, w).permute(1, 2, 0, 3)
-
-
-class TTMLayer(nn.Module):
-    """One TTM layer: [channel mixer] -> patch mixer (when there is more than one patch) -> feature mixer."""
-
-    def __init__(self, spec: MixerSpec):
-        super().__init__()
-        self.channel_feature_mixer = TTMChannelMixer(spec) if spec.mix_channels else None
-        self.patch_mixer = TTMPatchMixer(spec) if spec.num_patches > 1 else None
-        self.feature_mixer = TTMFeatureMixer(spec)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.channel_feature_mixer is not None:
-            x = self.channel_feature_mixer(x)
-        if self.patch_mixer is not None:
-            x = self.patch_mixer(x)
-        return self.feature_mixer(x)
-
-
-class TTMAdaptivePatchingLevel(nn.Module):
-    """TTM layers that run on patches split `factor` times finer: (N, W) -> (N * factor, W / factor) and back."""
-
-    def __init__(self, spec: MixerSpec, factor: int):
-        super().__init__()
-        self.factor = factor
-        self.mixer_layers = nn.ModuleList(TTMLayer(spec.at_level(factor)) for _ in range(spec.num_layers))
-
-    def forward(self, x: torch.Tensor, hidden_states: list[torch.Tensor] | None) -> torch.Tensor:
-        x = self.split(x)
-        for layer in self.mixer_layers:
-            x = layer(x)
-            if hidden_states is not None:
-                hidden_states.append(self.merge(x))
-        return self.merge(x)
-
-    def split(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, B, C, W) -> (N * f, B, C, W / f): patch n becomes patches n * f ... n * f + f - 1."""
-        n, b, c, w = x.shape
-        return x.view(n, b, c, self.factor, w // self.factor).permute(0, 3, 1, 2, 4).reshape(n * self.factor, b, c, -1)
-
-    def merge(self, x: torch.Tensor) -> torch.Tensor:
-        """The inverse of `split`."""
-        n, b, c, w = x.shape
-        return x.view(n // self.factor, self.factor, b, c, w).permute(0, 2, 3, 1, 4).reshape(n // self.factor, b, c, -1)
-
-
-class TTMBlock(nn.Module):
-    """A stack of TTM layers; with adaptive patching, one stack per level, the finest split first."""
-
-    def __init__(self, spec: MixerSpec):
-        super().__init__()
-        self.adaptive = spec.adaptive_levels > 0
-        if self.adaptive:
-            factors = adaptive_patch_factors(spec.width, spec.adaptive_levels)
-            self.mixers = nn.ModuleList(TTMAdaptivePatchingLevel(spec, f) for f in factors)
-        else:
-            self.mixers = nn.ModuleList(TTMLayer(spec) for _ in range(spec.num_layers))
-
-    def forward(self, x: torch.Tensor, hidden_states: list[torch.Tensor] | None = None) -> torch.Tensor:
-        for mixer in self.mixers:
-            if self.adaptive:
-                x = mixer(x, hidden_states)
-            else:
-                x = mixer(x)
-                if hidden_states is not None:
-                    hidden_states.append(x)
-        return x
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Inputs: validation, missing values, context fitting and scaling.
 
 
+def tracing() -> bool:
+    """Whether torch.export / torch.compile is tracing: input checks that read tensor values run in eager mode only,
+    and traced graphs take the branch-free path."""
+    return torch.compiler.is_exporting() or torch.compiler.is_compiling()
+
+
 def _check_integral(name: str, values: torch.Tensor, upper: torch.Tensor | int, expected: str) -> torch.Tensor:
     """Returns `values` as long after checking they are whole numbers in [0, upper)."""
     if values.is_floating_point():
-        if not torch.equal(values, values.round()):
+        if not tracing() and not torch.equal(values, values.round()):
             raise ValueError(f"`{name}` must hold whole numbers ({expected}).")
     elif values.dtype == torch.bool or values.is_complex():
         raise TypeError(f"`{name}` must be an integer tensor ({expected}), got dtype {values.dtype}.")
     values = values.long()
-    if bool((values < 0).any()) or bool((values >= upper).any()):
+    if not tracing() and (bool((values < 0).any()) or bool((values >= upper).any())):
         raise ValueError(f"`{name}` is out of range: {expected}.")
     return values
 
@@ -387,8 +102,8 @@ def prepare_past(
         observed = past_observed_mask != 0
     past_values = past_values.to(dtype)
     finite = torch.isfinite(past_values)
-    if not bool(finite.all()):
-        if bool(torch.isinf(past_values).any()):
+    if tracing() or not bool(finite.all()):  # a traced graph always takes the general path
+        if not tracing() and bool(torch.isinf(past_values).any()):
             raise ValueError(
                 f"`past_values` contains +/-inf (or values beyond the range of {dtype}); mark missing values with "
                 "NaN or `past_observed_mask`."
@@ -459,26 +174,100 @@ def sincos_positions(num_patches: int, width: int) -> torch.Tensor:
 
 
 class TTMPositionalEncoding(nn.Module):
-    """Adds a positional table to the patches: learned ("random") or a fixed sin/cos buffer ("sincos")."""
+    """Adds a positional table to the tokens: learned ("random") or a fixed sin/cos buffer ("sincos")."""
 
     def __init__(self, config: TTMConfig):
         super().__init__()
-        table = torch.zeros(config.num_patches, config.d_model)
         if config.positional_encoding_type == "random":
-            self.position_enc = nn.Parameter(table)
+            self.position_enc = nn.Parameter(torch.zeros(config.num_patches, config.d_model))
         else:
-            self.register_buffer("position_enc", table)
+            self.register_buffer("position_enc", sincos_positions(config.num_patches, config.d_model))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.position_enc[:, None, None, :]
 
 
-class TTMEncoder(nn.Module):
-    """Patch embedding, optional frequency-token patch and positional encoding, then the backbone mixer."""
+class TTMMultiScalePatcher(nn.Module):
+    """Patch embeddings of the context at every scale: scale i averages 2**i neighbouring steps, keeps the last
+    whole patches and embeds them with its own linear layer. The coarsest scale's tokens come first."""
 
     def __init__(self, config: TTMConfig):
         super().__init__()
-        self.patcher = nn.Linear(config.patch_length, config.d_model)
+        self.patch_length = config.patch_length
+        self.counts = config.scale_patch_counts
+        self.projectors = nn.ModuleList(
+            nn.Linear(config.patch_length, config.d_model) for _ in range(config.num_scales)
+        )
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        """(N, B, C, P) context patches -> (N', B, C, d_model) tokens of every scale."""
+        series = patches.permute(1, 2, 0, 3).flatten(2)  # (B, C, N * P)
+        tokens = []
+        for i, (count, projector) in enumerate(zip(self.counts, self.projectors, strict=False)):
+            pooled = F.avg_pool1d(series, 2**i) if i else series
+            patches = pooled[..., -count * self.patch_length :].unflatten(-1, (count, self.patch_length))
+            tokens.append(projector(patches.permute(2, 0, 1, 3)))
+        return torch.cat(tokens[::-1], dim=0)
+
+
+class TTMRegisterTokens(nn.Module):
+    """Learned tokens shared by every series and channel."""
+
+    def __init__(self, config: TTMConfig):
+        super().__init__()
+        self.patch_tokens = nn.Parameter(torch.randn(config.register_tokens, config.d_model))
+
+    def forward(self, batch: int, channels: int) -> torch.Tensor:
+        return self.patch_tokens[:, None, None, :].expand(-1, batch, channels, -1)
+
+
+class TTMFrequencyTokens(nn.Module):
+    """Tokens of the dominant frequencies: the bins of the `fft_length` largest magnitudes of the real FFT of every
+    scaled series and channel, embedded by a table or an MLP on the bin's relative index; with `get_one_freq_emb`
+    the embeddings are concatenated and projected to a single token."""
+
+    def __init__(self, config: TTMConfig):
+        super().__init__()
+        self.k = config.fft_length
+        self.bins = config.context_length // 2 + 1
+        self.ignore_dc = config.fft_ignore_dc
+        self.one_token = config.get_one_freq_emb
+        width = config.d_model
+        if self.one_token:
+            width = min(max(config.d_model // self.k, config.fft_d_freq_min), config.fft_d_freq_max)
+        if config.use_fft_embedding:
+            self.freq_embedding = nn.Embedding(self.bins, width)
+            self.freq_index_mlp = None
+        else:
+            self.freq_embedding = None
+            self.freq_index_mlp = nn.Sequential(nn.Linear(1, width), nn.ReLU(), nn.Linear(width, width))
+        self.freq_concat_proj = nn.Linear(self.k * width, config.d_model) if self.one_token else None
+
+    def forward(self, scaled: torch.Tensor) -> torch.Tensor:
+        """(B, L, C) scaled context -> (k or 1, B, C, d_model) tokens."""
+        magnitude = torch.fft.rfft(scaled, dim=1).abs()  # (B, bins, C)
+        if self.ignore_dc:
+            magnitude = magnitude.index_fill(1, torch.zeros(1, dtype=torch.long, device=scaled.device), 0.0)
+        top = magnitude.topk(self.k, dim=1).indices.permute(1, 0, 2)  # (k, B, C), strongest first
+        if self.freq_embedding is not None:
+            tokens = self.freq_embedding(top)
+        else:
+            tokens = self.freq_index_mlp((top.to(scaled.dtype) / self.bins).unsqueeze(-1))
+        if self.freq_concat_proj is not None:
+            tokens = self.freq_concat_proj(tokens.permute(1, 2, 0, 3).flatten(2)).unsqueeze(0)
+        return tokens
+
+
+class TTMEncoder(nn.Module):
+    """Patch embeddings and prepended tokens (positions, base norm), then the backbone mixer."""
+
+    def __init__(self, config: TTMConfig):
+        super().__init__()
+        self.patch_length = config.patch_length
+        if config.multi_scale:
+            self.patcher = TTMMultiScalePatcher(config)
+        else:
+            self.patcher = nn.Linear(config.patch_length, config.d_model)
         if config.resolution_prefix_tuning:
             hidden = (config.patch_length + config.d_model) // 2
             self.freq_mod = nn.Sequential(
@@ -489,19 +278,39 @@ class TTMEncoder(nn.Module):
             )
         else:
             self.freq_mod = None
+        self.add_tokens = TTMRegisterTokens(config) if config.register_tokens else None
+        self.add_fft_tokens = TTMFrequencyTokens(config) if config.fft_length else None
         self.positional_encoder = TTMPositionalEncoding(config) if config.use_positional_encoding else None
+        self.base_norm = None
+        if config.multi_scale or config.enable_base_norm_always:
+            self.base_norm = nn.LayerNorm(config.num_patches * config.d_model, eps=config.norm_eps)
         self.mlp_mixer_encoder = TTMBlock(MixerSpec.backbone(config))
 
     def forward(
-        self, patches: torch.Tensor, freq_token: torch.Tensor | None, hidden_states: list[torch.Tensor] | None
-    ) -> torch.Tensor:
-        x = self.patcher(patches)  # (N, B, C, d_model)
+        self, scaled: torch.Tensor, freq_token: torch.Tensor | None, hidden_states: list[torch.Tensor] | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L, C) scaled context -> patch-major (hidden state, context patches (L / P, B, C, P))."""
+        batch, length, channels = scaled.shape
+        patched = scaled[:, length % self.patch_length :]  # whole patches, aligned to the end of the context
+        patches = patched.view(batch, -1, self.patch_length, channels).permute(1, 0, 3, 2)  # (N, B, C, P)
+        x = self.patcher(patches)
+        tokens = []  # prepended in this order: frequency tokens, register tokens, resolution prefix
+        if self.add_fft_tokens is not None:
+            tokens.append(self.add_fft_tokens(scaled))
+        if self.add_tokens is not None:
+            tokens.append(self.add_tokens(batch, channels))
         if self.freq_mod is not None:
-            prefix = self.freq_mod(freq_token)[None, :, None, :].expand(1, -1, x.shape[2], -1)
-            x = torch.cat([prefix, x], dim=0)
+            tokens.append(self.freq_mod(freq_token)[None, :, None, :].expand(1, -1, channels, -1))
+        if tokens:
+            x = torch.cat([*tokens, x], dim=0)
         if self.positional_encoder is not None:
             x = self.positional_encoder(x)
-        return self.mlp_mixer_encoder(x, hidden_states)
+        if self.base_norm is not None:  # one LayerNorm over all tokens and features of a series and channel
+            n, _, _, width = x.shape
+            weight, bias = self.base_norm.weight.view(n, width), self.base_norm.bias.view(n, width)
+            normed = F.layer_norm(x.permute(1, 2, 0, 3), (n, width), weight, bias, self.base_norm.eps)
+            x = normed.permute(2, 0, 1, 3).contiguous()
+        return self.mlp_mixer_encoder(x, hidden_states), patches
 
 
 class TTMCategoricalEmbedding(nn.Module):
@@ -559,112 +368,56 @@ class TTMDecoder(nn.Module):
         return x[:, :, : self.num_input_channels]
 
 
-class TTMForecastChannelMixer(nn.Module):
-    """Residual refinement of the forecast that mixes target channels with the known future of exogenous ones.
-
-    Every forecast step is seen together with `fcm_context_length` neighbours on each side (the last context
-    values, or zeros, before the first step; zeros after the last).
-    """
-
-    def __init__(self, config: TTMConfig):
-        super().__init__()
-        self.targets = config.prediction_channel_indices or list(range(config.num_input_channels))
-        self.exogenous = config.exogenous_channel_indices or []
-        self.horizon = config.forecast_length
-        self.context = config.fcm_context_length
-        self.prepend_past = config.fcm_prepend_past
-        offset = config.fcm_prepend_past_offset or 0
-        self.past_steps = slice(-(offset + self.context), -offset if offset else None)
-        channels = len(self.targets) + len(self.exogenous)
-        window = 2 * self.context + 1
-        if config.fcm_use_mixer:
-            spec = replace(
-                MixerSpec.backbone(config),
-                num_patches=channels,
-                width=2 * window,
-                num_channels=self.horizon,
-                num_layers=config.fcm_mix_layers,
-                adaptive_levels=0,
-                mix_channels=False,
-                dropout=config.head_dropout,
-                gated_attn=config.fcm_gated_attn,
-            )
-            self.fcm_embedding = nn.Linear(window, 2 * window)
-            self.exog_mixer = TTMBlock(spec)
-            window = 2 * window
-        else:
-            self.exog_mixer = None
-        self.fcm_gating_block = TTMGatedAttention(channels * window) if config.fcm_gated_attn else None
-        self.mlp = nn.Linear(channels * window, len(self.targets))
-
-    def forward(
-        self, forecast: torch.Tensor, past_values: torch.Tensor, future_values: torch.Tensor | None
-    ) -> torch.Tensor:
-        x = forecast
-        if self.exogenous:
-            x = torch.cat([forecast, future_values[:, : self.horizon, self.exogenous]], dim=-1)
-        if self.context > 0:
-            if self.prepend_past:
-                before = past_values[:, self.past_steps][..., self.targets + self.exogenous]
-            else:
-                before = x.new_zeros(x.shape[0], self.context, x.shape[2])
-            x = F.pad(torch.cat([before, x], dim=1), (0, 0, 0, self.context))
-            x = x.unfold(1, 2 * self.context + 1, 1)  # (B, H, channels, window)
-            if self.exog_mixer is not None:  # mixes across channels: they take the place of patches
-                x = self.exog_mixer(self.fcm_embedding(x).permute(2, 0, 1, 3)).permute(1, 2, 0, 3)
-            x = x.flatten(2)
-        if self.fcm_gating_block is not None:
-            x = self.fcm_gating_block(x)
-        return forecast + self.mlp(x)
+# ----------------------------------------------------------------------------------------------------------------
+# Decomposition into trend and residual.
 
 
-def linear_over_patches(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
-    """`layer` applied to the patches of every series flattened in (patch, feature) order: (N, B, C, D) -> (B, C, out).
+def gaussian_smooth(x: torch.Tensor, window: int, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted Gaussian moving average of (B, T, C) series over time (reflected at the ends); sigma = window / 4."""
+    batch, length, channels = x.shape
+    half = window // 2
+    offsets = torch.arange(-half, half + 1, device=x.device, dtype=x.dtype)
+    kernel = torch.exp(-0.5 * (offsets / (0.25 * window)) ** 2)
+    kernel = (kernel / (kernel.sum() + 1e-12)).view(1, 1, window)
+    weights = torch.ones_like(x) if weights is None else weights
 
-    Computed as a sum of per-patch products, so the flattened, batch-major copy of `x` is never materialised.
-    """
-    n, b, c, d = x.shape
-    weight = layer.weight.view(-1, n, d).permute(1, 2, 0)  # (N, D, out)
-    return (torch.bmm(x.reshape(n, b * c, d), weight).sum(0) + layer.bias).view(b, c, -1)
+    def convolve(y: torch.Tensor) -> torch.Tensor:
+        rows = y.transpose(1, 2).reshape(batch * channels, 1, length)
+        return F.conv1d(F.pad(rows, (half, half), mode="reflect"), kernel)
+
+    return (convolve(x * weights) / (convolve(weights) + 1e-8)).view(batch, channels, length).transpose(1, 2)
 
 
-class TTMForecastHead(nn.Module):
-    """Flattens the patches of every target channel into the forecast; optionally adds quantile offsets."""
+def robust_trend(x: torch.Tensor, fraction: float = 0.15, iterations: int = 2) -> torch.Tensor:
+    """Trend of (B, T, C) series: a Gaussian moving average over about `fraction` of the series, refitted
+    `iterations` times with Tukey bisquare weights that discount outlying residuals (a LOWESS-like smoother). Every
+    fit is shifted to the mean of its series."""
+    length = x.shape[1]
+    window = max(5, int(round(fraction * length)))
+    window = min(window + 1 - window % 2, length if length % 2 else length - 1)  # odd, at most the length
+    mean = x.mean(1, keepdim=True)
+    trend = gaussian_smooth(x, window)
+    trend = trend - trend.mean(1, keepdim=True) + mean
+    for _ in range(iterations):
+        residual = x - trend
+        centred = residual - residual.median(1, keepdim=True).values
+        spread = 6.0 * (centred.abs().median(1, keepdim=True).values + 1e-8)
+        weights = (1.0 - (centred / spread).square().clamp(0.0, 1.0)).square()
+        trend = gaussian_smooth(x, window, weights)
+        trend = trend - trend.mean(1, keepdim=True) + mean
+    return trend
 
-    def __init__(self, config: TTMConfig):
-        super().__init__()
-        self.targets = config.prediction_channel_indices
-        self.horizon = config.forecast_length
-        width = config.decoder_d_model if config.use_decoder else config.d_model
-        features = config.num_patches * width
-        self.dropout_layer = TTMDropout(config.head_dropout)
-        self.base_forecast_block = nn.Linear(features, config.prediction_length)
-        use_fcm = config.enable_forecast_channel_mixing
-        self.fcm_block = TTMForecastChannelMixer(config) if use_fcm else None
-        levels = config.quantile_levels or []
-        self.median_index = min(range(len(levels)), key=lambda i: abs(levels[i] - 0.5)) if levels else 0
-        self.num_offsets = max(len(levels) - 1, 0)
-        self.quantile_block = nn.Linear(features, self.num_offsets * config.prediction_length) if levels else None
 
-    def forward(
-        self, x: torch.Tensor, past_values: torch.Tensor, future_values: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.targets is not None:
-            x = x[:, :, self.targets]
-        x = self.dropout_layer(x)
-        forecast = linear_over_patches(x, self.base_forecast_block).transpose(1, 2)[:, : self.horizon]  # (B, H', C')
-        if self.fcm_block is not None:
-            forecast = self.fcm_block(forecast, past_values, future_values)
-        if self.quantile_block is None:
-            return forecast, None
-        # Non-negative gaps between neighbouring levels, accumulated outwards from the median: never crossing.
-        gaps = F.softplus(linear_over_patches(x, self.quantile_block).unflatten(-1, (self.num_offsets, -1)))
-        gaps = gaps[..., : self.horizon].permute(0, 2, 3, 1)  # (B, Q-1, H', C')
-        m = self.median_index
-        below = gaps[:, :m].flip(1).cumsum(1).flip(1)
-        above = gaps[:, m:].cumsum(1)
-        median = forecast.unsqueeze(1)
-        return forecast, torch.cat([median - below, median, median + above], dim=1)
+def combine_quantiles(trend: torch.Tensor, residual: torch.Tensor, median: int, in_quadrature: bool) -> torch.Tensor:
+    """Quantiles (B, Q, H, C) of trend plus residual: summed level by level, or (`in_quadrature`) the medians
+    summed and the distances from them combined as sqrt(a**2 + b**2) with the sign of a + b."""
+    if not in_quadrature:
+        return trend + residual
+    trend_median, residual_median = trend[:, median : median + 1], residual[:, median : median + 1]
+    a, b = trend - trend_median, residual - residual_median
+    width = torch.sign(a + b) * torch.sqrt(a.square() + b.square() + 1e-8)
+    is_median = torch.arange(trend.shape[1], device=trend.device).view(1, -1, 1, 1) == median
+    return trend_median + residual_median + torch.where(is_median, 0.0, width)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -678,10 +431,10 @@ class TTMModelOutput(ModelOutput):
 
     Args:
         last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_channels, num_patches, d_model)`):
-            Patch embeddings after the last backbone layer.
+            Token embeddings after the last backbone layer.
         hidden_states (`tuple(torch.FloatTensor)`, *optional*):
-            Output of every backbone layer, each reshaped to `(batch_size, num_channels, num_patches, d_model)`;
-            returned when `output_hidden_states=True`.
+            Output of every backbone layer, `(batch_size, num_channels, num_patches, width)` (at adaptive-patching
+            levels: merged back to `d_model`); returned when `output_hidden_states=True`.
         patch_input (`torch.FloatTensor` of shape `(batch_size, num_channels, num_context_patches, patch_length)`):
             The scaled input cut into patches.
         loc (`torch.FloatTensor` of shape `(batch_size, 1, num_channels)`):
@@ -700,37 +453,62 @@ class TTMModelOutput(ModelOutput):
 @dataclass
 class TTMForPredictionOutput(ModelOutput):
     """
-    Output of [`TTMForPrediction`].
+    Output of [`TTMForPrediction`]. The fields granite-tsfm's outputs share come first, in granite-tsfm's order.
 
     Args:
         loss (`torch.FloatTensor` of shape `()`, *optional*):
-            Training loss in the units of the input, over the observed future values; returned when `future_values`
-            is given.
+            Training loss over the observed future values; returned when `future_values` is given. In the units of
+            the input, except for decomposed models, whose three losses are computed on scaled values.
         prediction_outputs (`torch.FloatTensor` of shape `(batch_size, forecast_length, num_targets)`):
-            Point forecast (the median level when `quantile_levels` is set) in the units of the input.
-        quantile_outputs (`torch.FloatTensor`, *optional*):
-            Shape `(batch_size, num_quantiles, forecast_length, num_targets)`.
-            Forecast of every level of `config.quantile_levels`, non-decreasing along the level axis.
+            Point forecast (the median when a quantile head is on) in the units of the input.
         backbone_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_channels, num_patches, d_model)`):
-            Output of the backbone.
+            Output of the backbone (not for decomposed models).
         decoder_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_channels, num_patches, decoder_d_model)`):
-            Output of the decoder (the backbone output when `use_decoder=False`).
+            Output of the decoder, or of the backbone when `use_decoder=False` (not for decomposed models).
         hidden_states (`tuple(torch.FloatTensor)`, *optional*):
             Output of every backbone and decoder layer; returned when `output_hidden_states=True`.
         loc (`torch.FloatTensor` of shape `(batch_size, 1, num_targets)`):
             Shift of the per-series scaling of the target channels.
         scale (`torch.FloatTensor` of shape `(batch_size, 1, num_targets)`):
             Scale of the per-series scaling of the target channels.
+        input_data (`torch.FloatTensor` of shape `(batch_size, context_length, num_input_channels)`):
+            The past values as the model read them: fitted to the context, missing values filled.
+        forecast_groundtruth (`torch.FloatTensor`, *optional*):
+            The future values the loss was computed against, trimmed to the forecast length.
+        quantile_outputs (`torch.FloatTensor` of shape `(batch_size, num_quantiles, forecast_length, num_targets)`):
+            Forecast of every level of `config.quantile_levels`, non-decreasing along the level axis; returned by
+            models with a quantile head.
+        trend_prediction_outputs (`torch.FloatTensor` of shape `(batch_size, forecast_length, num_targets)`):
+            Decomposed models: the trend forecast, in the units of the input.
+        residual_prediction_outputs (`torch.FloatTensor` of shape `(batch_size, forecast_length, num_targets)`):
+            Decomposed models: the residual forecast in the units of the input, without the shift: trend plus residual
+            forecast is `prediction_outputs`.
+        trend_input (`torch.FloatTensor` of shape `(batch_size, context_length, num_targets)`):
+            Decomposed models: the trend of the context, in the units of the input.
+        residual_input (`torch.FloatTensor` of shape `(batch_size, residual_context_length, num_targets)`):
+            Decomposed models: the detrended context read by the residual forecaster (without the shift).
+        trend_quantile_outputs (`torch.FloatTensor`, *optional*):
+            Decomposed models with a quantile head: quantiles of the trend forecast.
+        residual_quantile_outputs (`torch.FloatTensor`, *optional*):
+            Decomposed models with a quantile head: quantiles of the residual forecast (without the shift).
     """
 
     loss: torch.FloatTensor | None = None
     prediction_outputs: torch.FloatTensor | None = None
-    quantile_outputs: torch.FloatTensor | None = None
     backbone_hidden_state: torch.FloatTensor | None = None
     decoder_hidden_state: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     loc: torch.FloatTensor | None = None
     scale: torch.FloatTensor | None = None
+    input_data: torch.FloatTensor | None = None
+    forecast_groundtruth: torch.FloatTensor | None = None
+    quantile_outputs: torch.FloatTensor | None = None
+    trend_prediction_outputs: torch.FloatTensor | None = None
+    residual_prediction_outputs: torch.FloatTensor | None = None
+    trend_input: torch.FloatTensor | None = None
+    residual_input: torch.FloatTensor | None = None
+    trend_quantile_outputs: torch.FloatTensor | None = None
+    residual_quantile_outputs: torch.FloatTensor | None = None
 
 
 class TTMPreTrainedModel(PreTrainedModel):
@@ -749,15 +527,25 @@ class TTMPreTrainedModel(PreTrainedModel):
                 init.copy_(module.position_enc, sincos_positions(*module.position_enc.shape))
             else:
                 init.normal_(module.position_enc, mean=0.0, std=0.1)
+        elif isinstance(module, TTMRegisterTokens):
+            init.normal_(module.patch_tokens, mean=0.0, std=1.0)
+        elif isinstance(module, nn.InstanceNorm1d) and module.affine:
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
 
 
 class TTMModel(TTMPreTrainedModel):
-    """The TTM backbone: scaling, patching and the adaptive-patching mixer. Returns patch embeddings."""
+    """The TTM backbone: scaling, patch embeddings, prepended tokens and the mixer. Returns token embeddings."""
 
-    # A TTMForPrediction checkpoint also holds the decoder and head, which the backbone alone does not use.
-    _keys_to_ignore_on_load_unexpected = [r"^decoder\.", r"^head\."]
+    # A TTMForPrediction checkpoint also holds the decoder and heads, which the backbone alone does not use.
+    _keys_to_ignore_on_load_unexpected = [r"^decoder\.", r"^head\.", r"^multi_quantile_head_block\."]
 
     def __init__(self, config: TTMConfig):
+        if config.decompose:
+            raise ValueError(
+                "a decomposed TTM (`decompose=True`) has two backbones, for the trend and the residual: load it with "
+                "TTMForPrediction (AutoModelForTimeSeriesPrediction)."
+            )
         super().__init__(config)
         self.encoder = TTMEncoder(config)
         self.post_init()
@@ -766,9 +554,9 @@ class TTMModel(TTMPreTrainedModel):
         self,
         past_values: torch.Tensor,
         past_observed_mask: torch.Tensor | None = None,
-        freq_token: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        freq_token: torch.Tensor | None = None,
     ) -> TTMModelOutput | tuple:
         r"""
         past_values (`torch.FloatTensor` of shape `(batch_size, sequence_length, num_input_channels)`):
@@ -776,43 +564,27 @@ class TTMModel(TTMPreTrainedModel):
             last `context_length` steps; shorter ones are left-padded and the padding is marked unobserved.
         past_observed_mask (`torch.Tensor` of the same shape, *optional*):
             Non-zero where a value was observed. Unobserved values do not enter the scaling statistics.
-        freq_token (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Frequency token of every series; required with `resolution_prefix_tuning`, ignored otherwise.
         output_hidden_states (`bool`, *optional*):
             Whether to return the output of every layer.
         return_dict (`bool`, *optional*):
             Whether to return a [`TTMModelOutput`] instead of a tuple.
+        freq_token (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            Frequency token of every series; required with `resolution_prefix_tuning`, ignored otherwise.
         """
         values, observed = prepare_past(self.config, past_values, past_observed_mask, self.dtype)
         freq_token = check_freq_token(self.config, freq_token, values.shape[0])
         hidden_states = [] if (output_hidden_states or self.config.output_hidden_states) else None
-        hidden, patches, loc, scale = self.encode(values, observed, freq_token, hidden_states)
+        scaled, loc, scale = scale_series(self.config, values, observed)
+        hidden, patches = self.encoder(scaled, freq_token, hidden_states)
         output = TTMModelOutput(
             last_hidden_state=batch_major(hidden),
-            hidden_states=None if hidden_states is None else tuple(map(batch_major, hidden_states)),
+            hidden_states=None if hidden_states is None else tuple(hidden_states),
             patch_input=batch_major(patches),
             loc=loc.to(values.dtype),
             scale=scale.to(values.dtype),
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return output if return_dict else output.to_tuple()
-
-    def encode(
-        self,
-        values: torch.Tensor,
-        observed: torch.Tensor | None,
-        freq_token: torch.Tensor | None,
-        hidden_states: list[torch.Tensor] | None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Backbone forward on inputs checked and fitted by `prepare_past`.
-
-        Returns patch-major (hidden state, scaled patches) and the (loc, scale) of the scaling; appends the output
-        of every layer to `hidden_states` when it is a list.
-        """
-        scaled, loc, scale = scale_series(self.config, values, observed)
-        batch, _, channels = scaled.shape
-        patches = scaled.view(batch, -1, self.config.patch_length, channels).permute(1, 0, 3, 2)  # (N, B, C, P)
-        return self.encoder(patches, freq_token, hidden_states), patches, loc, scale
 
 
 def batch_major(x: torch.Tensor) -> torch.Tensor:
@@ -881,12 +653,13 @@ def prepare_future(
             f"{future_values.shape[1]}."
         )
     future_values = future_values.to(dtype)
-    if bool(torch.isinf(future_values).any()):
+    if not tracing() and bool(torch.isinf(future_values).any()):
         raise ValueError(
             f"`future_values` contains +/-inf (or values beyond the range of {dtype}); mark missing values with NaN "
             "or `future_observed_mask`."
         )
-    if needs_exogenous and bool(future_values[:, :horizon, config.exogenous_channel_indices].isnan().any()):
+    exogenous = future_values[:, :horizon, config.exogenous_channel_indices or []]
+    if needs_exogenous and not tracing() and bool(exogenous.isnan().any()):
         raise ValueError("`future_values` has NaN in exogenous channels, whose future must be known.")
     if future_observed_mask is not None:
         if not isinstance(future_observed_mask, torch.Tensor) or future_observed_mask.shape != future_values.shape:
@@ -898,45 +671,47 @@ def prepare_future(
     return future_values[:, :horizon], future_observed_mask
 
 
-def forecast_loss(
-    config: TTMConfig,
-    forecast: torch.Tensor,
-    quantiles: torch.Tensor | None,
-    target: torch.Tensor,
-    observed: torch.Tensor | None,
-) -> torch.Tensor:
-    """Mean loss over the observed target values (NaN targets count as unobserved)."""
-    missing = target.isnan()
-    if observed is not None:
-        missing = missing | (observed == 0)
-    target = torch.where(missing, 0.0, target)
-    if quantiles is not None:
-        levels = torch.tensor(config.quantile_levels, dtype=target.dtype, device=target.device)[:, None, None]
-        error = target.unsqueeze(1) - quantiles
-        elementwise = torch.maximum(levels * error, (levels - 1) * error).mean(1)
-    elif config.loss == "mse":
-        elementwise = F.mse_loss(forecast, target, reduction="none")
-    elif config.loss == "mae":
-        elementwise = F.l1_loss(forecast, target, reduction="none")
-    elif config.loss == "huber":
-        elementwise = F.huber_loss(forecast, target, reduction="none", delta=config.huber_delta)
-    else:  # pinball
-        error = target - forecast
-        elementwise = torch.maximum(config.quantile * error, (config.quantile - 1) * error)
-    if not bool(missing.any()):
-        return elementwise.mean()
-    kept = ~missing
-    return torch.where(kept, elementwise, 0.0).sum() / kept.sum().clamp_min(1)
+def to_input_units(
+    x: torch.Tensor | None, loc: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype, shift: bool = True
+) -> torch.Tensor | None:
+    """Scaled forecasts (B, [Q,] H, C) back to input units with float64 (B, 1, C) statistics; `shift=False` for
+    parts of a sum (residuals), which take the scale but not the shift."""
+    if x is None:
+        return None
+    if x.dim() == 4:  # quantiles carry a level axis
+        loc, scale = loc.unsqueeze(1), scale.unsqueeze(1)
+    return (x * scale + loc if shift else x * scale).to(dtype)
+
+
+@dataclass
+class Forecast:
+    """One forecaster's outputs in scaled units: point forecast (B, H, C'), quantiles (B, Q, H, C') or None, and the
+    patch-major backbone and decoder outputs."""
+
+    point: torch.Tensor
+    quantiles: torch.Tensor | None
+    hidden: torch.Tensor
+    decoded: torch.Tensor
 
 
 class TTMForPrediction(TTMPreTrainedModel):
-    """TTM backbone, decoder and forecast head: point forecasts (and quantiles) in the units of the input."""
+    """TTM forecaster: point forecasts and quantiles in the units of the input, for every TTM release.
+
+    Holds a backbone, a decoder and heads; a decomposed model (`decompose=True`) holds a trend and a residual
+    forecaster of this same class instead, built from `config.trend_config()` and `config.residual_config()`.
+    """
 
     def __init__(self, config: TTMConfig):
         super().__init__(config)
-        self.backbone = TTMModel(config)
-        self.decoder = TTMDecoder(config) if config.use_decoder else None
-        self.head = TTMForecastHead(config)
+        if config.decompose:
+            self.trend_forecaster = TTMForPrediction(config.trend_config())
+            self.residual_forecaster = TTMForPrediction(config.residual_config())
+        else:
+            self.backbone = TTMModel(config)
+            self.decoder = TTMDecoder(config) if config.use_decoder else None
+            self.head = TTMForecastHead(config)
+            use_mq = config.multi_quantile_head
+            self.multi_quantile_head_block = TTMMultiQuantileHead(config) if use_mq else None
         self.post_init()
 
     def forward(
@@ -945,11 +720,12 @@ class TTMForPrediction(TTMPreTrainedModel):
         future_values: torch.Tensor | None = None,
         past_observed_mask: torch.Tensor | None = None,
         future_observed_mask: torch.Tensor | None = None,
-        freq_token: torch.Tensor | None = None,
-        static_categorical_values: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_loss: bool = True,
         return_dict: bool | None = None,
+        freq_token: torch.Tensor | None = None,
+        static_categorical_values: torch.Tensor | None = None,
+        metadata: torch.Tensor | None = None,
     ) -> TTMForPredictionOutput | tuple:
         r"""
         past_values (`torch.FloatTensor` of shape `(batch_size, sequence_length, num_input_channels)`):
@@ -965,17 +741,19 @@ class TTMForPrediction(TTMPreTrainedModel):
             Non-zero where a value was observed.
         future_observed_mask (`torch.Tensor` of the shape of `future_values`, *optional*):
             Non-zero where a future value was observed; the loss averages over observed values only.
-        freq_token (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Frequency token of every series; required with `resolution_prefix_tuning`, ignored otherwise.
-        static_categorical_values (`torch.LongTensor` of shape `(batch_size, num_categorical)`, *optional*):
-            Category of every static categorical variable; required with `categorical_vocab_size_list`, ignored
-            otherwise.
         output_hidden_states (`bool`, *optional*):
             Whether to return the output of every backbone and decoder layer.
         return_loss (`bool`, defaults to `True`):
             Whether to compute the loss when `future_values` is given.
         return_dict (`bool`, *optional*):
             Whether to return a [`TTMForPredictionOutput`] instead of a tuple.
+        freq_token (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            Frequency token of every series; required with `resolution_prefix_tuning`, ignored otherwise.
+        static_categorical_values (`torch.LongTensor` of shape `(batch_size, num_categorical)`, *optional*):
+            Category of every static categorical variable; required with `categorical_vocab_size_list`, ignored
+            otherwise.
+        metadata (*optional*):
+            Accepted for granite-tsfm compatibility (its custom trainers pass it); not used.
 
         Example:
 
@@ -997,40 +775,149 @@ class TTMForPrediction(TTMPreTrainedModel):
         future_values, future_observed_mask = prepare_future(
             config, future_values, future_observed_mask, batch, values.dtype
         )
-        hidden_states = [] if (output_hidden_states or config.output_hidden_states) else None
-
-        hidden, patches, loc, scale = self.backbone.encode(values, observed, freq_token, hidden_states)
-        decoded = hidden if self.decoder is None else self.decoder(hidden, patches, categories, hidden_states)
-        forecast, quantiles = self.head(decoded, values, future_values)
-
+        scaled, loc, scale = scale_series(config, values, observed)
         if config.prediction_channel_indices is not None:
             loc, scale = loc[..., config.prediction_channel_indices], scale[..., config.prediction_channel_indices]
-        forecast = (forecast * scale + loc).to(values.dtype)  # in float64: scale and loc may be huge
-        if quantiles is not None:
-            quantiles = (quantiles * scale.unsqueeze(1) + loc.unsqueeze(1)).to(values.dtype)
-        loc, scale = loc.to(values.dtype), scale.to(values.dtype)
-
-        loss = None
-        if future_values is not None and return_loss and (config.loss is not None or quantiles is not None):
+        target, target_observed = None, None
+        if future_values is not None and return_loss:
             target, target_observed = future_values, future_observed_mask
             if target.shape[-1] != config.num_targets:
                 target = target[..., config.prediction_channel_indices]
                 if target_observed is not None:
                     target_observed = target_observed[..., config.prediction_channel_indices]
-            loss = forecast_loss(config, forecast, quantiles, target, target_observed)
 
-        output = TTMForPredictionOutput(
-            loss=loss,
-            prediction_outputs=forecast,
-            quantile_outputs=quantiles,
-            backbone_hidden_state=batch_major(hidden),
-            decoder_hidden_state=batch_major(decoded),
-            hidden_states=None if hidden_states is None else tuple(map(batch_major, hidden_states)),
-            loc=loc,
-            scale=scale,
-        )
+        def unscale(x: torch.Tensor | None, shift: bool = True) -> torch.Tensor | None:
+            return to_input_units(x, loc, scale, values.dtype, shift)
+
+        inputs = (freq_token, categories, future_values)
+        if config.decompose:
+            output = self.decomposed(scaled, inputs, target, target_observed, loc, scale, values.dtype)
+        else:
+            hidden_states = [] if (output_hidden_states or config.output_hidden_states) else None
+            result = self.forecast(values, scaled, *inputs, hidden_states)
+            prediction, quantiles = unscale(result.point), unscale(result.quantiles)
+            use_loss = target is not None and (config.loss is not None or quantiles is not None)
+            output = TTMForPredictionOutput(
+                loss=forecast_loss(config, prediction, quantiles, target, target_observed) if use_loss else None,
+                prediction_outputs=prediction,
+                backbone_hidden_state=batch_major(result.hidden),
+                decoder_hidden_state=batch_major(result.decoded),
+                hidden_states=None if hidden_states is None else tuple(hidden_states),
+                quantile_outputs=quantiles,
+            )
+        output.loc, output.scale = loc.to(values.dtype), scale.to(values.dtype)
+        output.input_data, output.forecast_groundtruth = values, target
+        if config.light_mode:
+            output = TTMForPredictionOutput(
+                loss=output.loss, prediction_outputs=output.prediction_outputs, quantile_outputs=output.quantile_outputs
+            )
         return_dict = return_dict if return_dict is not None else config.return_dict
         return output if return_dict else output.to_tuple()
+
+    def forecast(
+        self,
+        values: torch.Tensor,
+        scaled: torch.Tensor,
+        freq_token: torch.Tensor | None,
+        categories: torch.Tensor | None,
+        future_values: torch.Tensor | None,
+        hidden_states: list[torch.Tensor] | None = None,
+    ) -> Forecast:
+        """Backbone, decoder and heads on a scaled context (B, L, C); the forecast channel mixer reads `values`."""
+        hidden, patches = self.backbone.encoder(scaled, freq_token, hidden_states)
+        decoded = hidden if self.decoder is None else self.decoder(hidden, patches, categories, hidden_states)
+        point, quantiles = self.head(decoded, values, future_values)
+        if self.multi_quantile_head_block is not None:
+            quantiles = self.multi_quantile_head_block(point, decoded)
+            point = quantiles[:, self.config.median_quantile_index]
+        return Forecast(point, quantiles, hidden, decoded)
+
+    def decomposed(
+        self,
+        scaled: torch.Tensor,
+        inputs: tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None],
+        target: torch.Tensor | None,
+        target_observed: torch.Tensor | None,
+        loc: torch.Tensor,
+        scale: torch.Tensor,
+        dtype: torch.dtype,
+    ) -> TTMForPredictionOutput:
+        """Forecast of a decomposed model: the trend forecaster reads the scaled context, the residual forecaster the
+        last `residual_context_length` steps of the context minus its trend; the forecast is their sum."""
+        config = self.config
+        with torch.no_grad():
+            trend = robust_trend(scaled)
+        length = self.residual_forecaster.config.context_length
+        residual = scaled[:, -length:] - trend[:, -length:]
+        trend_part = self.trend_forecaster.forecast(scaled, scaled, *inputs)
+        residual_part = self.residual_forecaster.forecast(residual, residual, *inputs)
+        point = trend_part.point + residual_part.point
+        quantiles = None
+        if trend_part.quantiles is not None:
+            quantiles = combine_quantiles(
+                trend_part.quantiles,
+                residual_part.quantiles,
+                config.median_quantile_index,
+                config.combine_quantiles_via_variance,
+            )
+        targets = config.prediction_channel_indices
+        if targets is not None:
+            scaled, trend, residual = scaled[..., targets], trend[..., targets], residual[..., targets]
+        loss = None
+        if target is not None and (config.loss is not None or quantiles is not None):
+            future = (target - loc) / scale  # NaN stays NaN
+            loss = self.decomposed_loss(
+                scaled, future.to(dtype), target_observed, (point, quantiles), trend_part, residual_part
+            )
+
+        def unscale(x: torch.Tensor | None, shift: bool = True) -> torch.Tensor | None:
+            return to_input_units(x, loc, scale, dtype, shift)
+
+        return TTMForPredictionOutput(
+            loss=loss,
+            prediction_outputs=unscale(point),
+            quantile_outputs=unscale(quantiles),
+            trend_prediction_outputs=unscale(trend_part.point),
+            residual_prediction_outputs=unscale(residual_part.point, shift=False),
+            trend_input=unscale(trend),
+            residual_input=unscale(residual, shift=False),
+            trend_quantile_outputs=unscale(trend_part.quantiles),
+            residual_quantile_outputs=unscale(residual_part.quantiles, shift=False),
+        )
+
+    def decomposed_loss(
+        self,
+        scaled: torch.Tensor,
+        future: torch.Tensor,
+        future_observed: torch.Tensor | None,
+        combined: tuple[torch.Tensor, torch.Tensor | None],
+        trend_part: Forecast,
+        residual_part: Forecast,
+    ) -> torch.Tensor:
+        """Weighted sum of the joint, trend and residual losses, on scaled values. The trend target is the trend of
+        the context followed by the future; the residual target is the future minus that trend."""
+        config = self.config
+        point, quantiles = combined
+        kept = ~future.isnan()
+        if future_observed is not None:
+            kept = kept & (future_observed != 0)
+        future = torch.where(kept, future, 0.0)  # missing targets: the series mean, for the trend target only
+        with torch.no_grad():
+            trend_target = robust_trend(torch.cat([scaled, future], dim=1))[:, -future.shape[1] :]
+        joint = forecast_loss(config, point, quantiles, future, kept)
+        trend = forecast_loss(config, trend_part.point, trend_part.quantiles, trend_target, kept)
+        step_kept = kept[:, 1:] & kept[:, :-1]
+        steps = trend_part.point.diff(dim=1), trend_target.diff(dim=1)
+        if quantiles is None:
+            step_loss = point_loss(config, *steps)
+        else:
+            step_loss = (steps[0] - steps[1]).abs()
+        trend = trend + 0.1 * torch.where(step_kept, step_loss, 0.0).sum() / step_kept.sum().clamp_min(1)
+        residual_target = future - trend_target
+        residual = forecast_loss(config, residual_part.point, residual_part.quantiles, residual_target, kept)
+        return (
+            config.joint_loss_weight * joint + config.trend_loss_weight * trend + config.residual_loss_weight * residual
+        )
 
 
 TTMConfig.register_for_auto_class()
