@@ -42,10 +42,9 @@ PARITY_TOLERANCE = 1e-4
 PARITY_BATCH_SIZES = (1, 5)
 
 EPILOG = """\
-The exporter is torch.onnx.export(dynamo=True). TTMForPrediction.forward validates its inputs with Python checks on
-tensor values (raising ValueError) and fits inputs of any length to the context, which cannot be traced into a graph;
-the export therefore wraps the model's own pieces (backbone.encode, decoder, head, inverse scaling) and keeps the
-missing-value handling inside the graph: a non-finite value of past_values is marked unobserved and replaced by 0.
+The exporter is torch.onnx.export(dynamo=True) on TTMForPrediction.forward itself: its checks that read tensor
+values (+/-inf, token ranges) run in eager mode only, so the graph holds the model's own missing-value handling (a
+non-finite value of past_values counts as missing) and every TTM release, R3's decomposed models included.
 Callers must pass exactly context_length time steps (left-pad shorter series with NaN) and valid integer tokens;
 ONNX Runtime does not raise on +/-inf, which counts as missing.
 
@@ -55,7 +54,7 @@ TTMForPrediction.forward; the script prints the max abs difference and exits wit
 
 
 class ExportableTTM(nn.Module):
-    """`TTMForPrediction.forward` without input validation or context fitting: a traceable graph for export."""
+    """`TTMForPrediction.forward` with the graph's inputs by position and its forecasts as a tuple of outputs."""
 
     def __init__(self, model: TTMForPrediction):
         super().__init__()
@@ -69,20 +68,17 @@ class ExportableTTM(nn.Module):
         static_categorical_values: torch.Tensor | None = None,
         future_values: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, ...]:
-        model, config = self.model, self.model.config
-        finite = torch.isfinite(past_values)
-        observed = finite if past_observed_mask is None else finite & (past_observed_mask != 0)
-        values = torch.where(finite, past_values, 0.0)
-        hidden, patches, loc, scale = model.backbone.encode(values, observed, freq_token, None)
-        if model.decoder is not None:
-            hidden = model.decoder(hidden, patches, static_categorical_values, None)
-        forecast, quantiles = model.head(hidden, values, future_values)
-        if config.prediction_channel_indices is not None:
-            loc, scale = loc[..., config.prediction_channel_indices], scale[..., config.prediction_channel_indices]
-        forecast = (forecast * scale + loc).to(values.dtype)
-        if quantiles is None:
-            return (forecast,)
-        return forecast, (quantiles * scale.unsqueeze(1) + loc.unsqueeze(1)).to(values.dtype)
+        out = self.model(
+            past_values=past_values,
+            past_observed_mask=past_observed_mask,
+            freq_token=freq_token,
+            static_categorical_values=static_categorical_values,
+            future_values=future_values,
+            return_loss=False,
+        )
+        if out.quantile_outputs is None:
+            return (out.prediction_outputs,)
+        return out.prediction_outputs, out.quantile_outputs
 
 
 def needs_future_values(config: TTMConfig) -> bool:

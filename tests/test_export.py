@@ -72,3 +72,18 @@ def test_freq_token_and_observed_mask_inputs(tmp_path: Path) -> None:
     assert graph_names(path)[0] == ["past_values", "past_observed_mask", "freq_token"]
     diff = export.onnx_parity(model, path, batch_sizes=(1, 5), observed_mask=True)
     assert diff <= export.PARITY_TOLERANCE
+
+
+@pytest.mark.parametrize(
+    "r3",
+    [
+        {"multi_scale": True, "register_tokens": 2, "fft_length": 2, "multi_quantile_head": True},
+        {"decompose": True, "residual_context_length": 20, "multi_quantile_head": True, "gate_mode": "glu"},
+    ],
+    ids=["r3", "r3_decomposed"],
+)
+def test_r3_models(tmp_path: Path, r3: dict) -> None:
+    path = tmp_path / "r3.onnx"
+    model = exported(tiny_config(**r3), path)
+    assert graph_names(path)[1] == ["prediction_outputs", "quantile_outputs"]
+    assert export.onnx_parity(model, path, batch_sizes=(1, 5)) <= export.PARITY_TOLERANCE
