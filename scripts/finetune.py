@@ -56,6 +56,7 @@ from ttm_data import (
     series_lengths,
     series_schema,
 )
+from ttm_zoo import IBM_REVISIONS, R3_REPOSITORIES, select_ibm_variant
 
 logger = logging.getLogger("finetune")
 
@@ -68,8 +69,15 @@ class ModelArguments:
             "help": "Checkpoint to finetune: a local directory (saved by this project or granite-tsfm) or a Hub id."
         },
     )
-    revision: str = field(
-        default="main", metadata={"help": "Branch of a Hub checkpoint; IBM keeps one per variant, e.g. 1024-96-r2."}
+    revision: str | None = field(
+        default=None,
+        metadata={
+            "help": "Branch of a Hub checkpoint; IBM keeps one per variant, e.g. 1024-96-r2. Default: main, or for "
+            "IBM's repositories given --prediction_length the variant chosen for the data (ttm_zoo; needed for R3)."
+        },
+    )
+    use_lite: bool = field(
+        default=False, metadata={"help": "With an IBM R3 repository and no --revision: choose its lite variants."}
     )
     context_length: int | None = field(
         default=None,
@@ -187,11 +195,31 @@ def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, Tra
     return parser.parse_args_into_dataclasses(args=argv)
 
 
+def choose_revision(arguments: ModelArguments, longest_train: int) -> str:
+    """--revision, else for IBM's repositories given --prediction_length the variant ttm_zoo chooses for a context
+    of --context_length (default: the longest training series less the horizon), else main."""
+    source, horizon = arguments.model_name_or_path, arguments.prediction_length
+    if arguments.use_lite and (source not in R3_REPOSITORIES or arguments.revision is not None):
+        raise ValueError(f"`use_lite`: chooses among the variants of {' or '.join(R3_REPOSITORIES)} (no --revision).")
+    if arguments.revision is not None or source not in IBM_REVISIONS:
+        return arguments.revision or "main"
+    if horizon is None:
+        if "main" in IBM_REVISIONS[source]:
+            return "main"
+        raise ValueError(f"`prediction_length`: choosing a variant of {source} needs it (or pass --revision).")
+    data_length = arguments.context_length or max(longest_train - horizon, 1)
+    try:
+        variant, _ = select_ibm_variant(source, data_length, horizon, arguments.use_lite)
+    except ValueError as error:
+        raise ValueError(str(error).replace("`horizon`", "`prediction_length`")) from None
+    return variant.revision
+
+
 def load_model(
     arguments: ModelArguments, store: SeriesStore, static_vocab_sizes: list[int], longest_train: int
 ) -> TTMForPrediction:
     """The checkpoint, adapted to the data's channels, with every mismatch reported before training."""
-    source, revision = arguments.model_name_or_path, arguments.revision
+    source, revision = arguments.model_name_or_path, choose_revision(arguments, longest_train)
     try:
         config_dict, _ = TTMConfig.get_config_dict(source, revision=revision)
     except (OSError, ValueError) as error:

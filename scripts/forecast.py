@@ -8,7 +8,8 @@ the zero-shot metrics.
 The model is the shipped checkpoint by default, else --model: a local directory, a Hub id (--revision picks the
 branch) or IBM's repository, e.g. ibm-granite/granite-timeseries-ttm-r2, whose variant is then chosen like
 granite-tsfm does: the longest context the data fills, then the shortest horizon >= --horizon, with the forecast cut
-to --horizon (prediction_filter_length).
+to --horizon (prediction_filter_length). For ibm-granite/granite-timeseries-ttm-r3 the variant is granite-tsfm's
+get_model choice (--use-lite: its lite twin).
 
 The file needs a timestamp column (default: the first holding dates) and numeric target columns (default: all but
 --id-column); --id-column stacks several series. Rows are sorted by time and rows that share a timestamp are
@@ -44,7 +45,7 @@ from configuration_ttm import TTMConfig
 from modeling_ttm import TTMForPrediction
 from ttm_data import freq_token, read_table, seasonal_period
 from ttm_metrics import evaluation_report, format_report
-from ttm_zoo import IBM_REVISIONS, local_variants, parse_variant, select_variant
+from ttm_zoo import IBM_REVISIONS, R3_REPOSITORIES, local_variants, select_ibm_variant, select_variant
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402
@@ -59,18 +60,21 @@ def demo_csv_path() -> Path:
 
 
 def load_model(
-    model: str | None, revision: str | None, data_length: int, horizon: int | None
+    model: str | None, revision: str | None, data_length: int, horizon: int | None, use_lite: bool = False
 ) -> tuple[TTMForPrediction, str]:
-    """The forecasting model and a description: chosen by the selection rule unless --model names one checkpoint."""
+    """The forecasting model and a description: chosen by the selection rule unless --model names one checkpoint
+    (for IBM's repositories, ttm_zoo's rule per release; `use_lite` picks R3's lite variants)."""
+    if use_lite and (model not in R3_REPOSITORIES or revision is not None):
+        raise ValueError(f"--use-lite: chooses among the variants of {' or '.join(R3_REPOSITORIES)} (no --revision)")
     if model is None or (model in IBM_REVISIONS and revision is None):
-        if model is None:
-            variants, where = local_variants(), "shipped checkpoint"
-        else:
-            variants, where = [parse_variant(model, r) for r in IBM_REVISIONS[model]], f"{model} variant"
-        if not variants:
+        if model is None and not local_variants():
             raise ValueError("--model: no checkpoint is shipped in checkpoints/; pass --model")
+        where = "shipped checkpoint" if model is None else f"{model} variant"
         try:
-            variant, filter_length = select_variant(variants, data_length, horizon or 1)
+            if model is None:
+                variant, filter_length = select_variant(local_variants(), data_length, horizon or 1)
+            else:
+                variant, filter_length = select_ibm_variant(model, data_length, horizon or 1, use_lite)
         except ValueError as error:
             raise ValueError(str(error).replace("`horizon`", "--horizon")) from None
         if horizon is None:
@@ -294,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", metavar="DIR|HUB_ID", help="checkpoint directory or Hub id (default: the shipped checkpoint)"
     )
     parser.add_argument("--revision", help="Hub branch of --model (default: chosen for IBM's repositories)")
+    parser.add_argument("--use-lite", action="store_true", help="with an IBM R3 repository: choose its lite variants")
     parser.add_argument(
         "--input", metavar="FILE", help="CSV / parquet file (default: the sea surface temperature demo series)"
     )
@@ -334,7 +339,9 @@ def main(argv: list[str] | None = None) -> None:
             raise ValueError(f"--output: directory {output_path.parent} does not exist")
         series = read_series(input_path, args.timestamp_column, args.target_columns, args.id_column, args.resample)
         shortest = min(len(frame) for frame in series.values()) - (args.horizon or 0) * args.holdout
-        model, label = load_model(args.model, args.revision, args.context_length or shortest, args.horizon)
+        model, label = load_model(
+            args.model, args.revision, args.context_length or shortest, args.horizon, args.use_lite
+        )
         config: TTMConfig = model.config
         context_length = args.context_length or config.context_length
         horizon = args.horizon or config.forecast_length
