@@ -388,6 +388,12 @@ def gaussian_smooth(x: torch.Tensor, window: int, weights: torch.Tensor | None =
     return (convolve(x * weights) / (convolve(weights) + 1e-8)).view(batch, channels, length).transpose(1, 2)
 
 
+def lower_median(x: torch.Tensor) -> torch.Tensor:
+    """Median over time (dim 1) of (B, T, C), the lower one for even T, as `torch.median`; computed by sorting, which
+    ONNX can express."""
+    return x.sort(dim=1).values[:, (x.shape[1] - 1) // 2 :][:, :1]
+
+
 def robust_trend(x: torch.Tensor, fraction: float = 0.15, iterations: int = 2) -> torch.Tensor:
     """Trend of (B, T, C) series: a Gaussian moving average over about `fraction` of the series, refitted
     `iterations` times with Tukey bisquare weights that discount outlying residuals (a LOWESS-like smoother). Every
@@ -400,8 +406,8 @@ def robust_trend(x: torch.Tensor, fraction: float = 0.15, iterations: int = 2) -
     trend = trend - trend.mean(1, keepdim=True) + mean
     for _ in range(iterations):
         residual = x - trend
-        centred = residual - residual.median(1, keepdim=True).values
-        spread = 6.0 * (centred.abs().median(1, keepdim=True).values + 1e-8)
+        centred = residual - lower_median(residual)
+        spread = 6.0 * (lower_median(centred.abs()) + 1e-8)
         weights = (1.0 - (centred / spread).square().clamp(0.0, 1.0)).square()
         trend = gaussian_smooth(x, window, weights)
         trend = trend - trend.mean(1, keepdim=True) + mean
