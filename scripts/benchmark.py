@@ -85,6 +85,25 @@ SETUPS = {
         },
         {"inference": (64, 7), "latency": (1, 7), "train": (32, 7)},
     ),
+    "r3": Setup(
+        "r3",
+        "r2 512-96 shape with IBM's R3 pretraining options",
+        {"multi_scale": True, "register_tokens": 2, "fft_length": 2, "multi_quantile_head": True},
+        {"inference": (64, 7), "latency": (1, 1), "train": (256, 1)},
+    ),
+    "r3_decomposed": Setup(
+        "r3_decomposed",
+        "the r3 config decomposed into trend and residual forecasters (residual context 128)",
+        {
+            "multi_scale": True,
+            "register_tokens": 2,
+            "fft_length": 2,
+            "multi_quantile_head": True,
+            "decompose": True,
+            "residual_context_length": 128,
+        },
+        {"inference": (64, 7), "latency": (1, 1), "train": (256, 1)},
+    ),
 }
 FIGURES = ("inference", "latency", "train")
 
@@ -101,6 +120,10 @@ configs (all run by default):
                2 layers, decoder 2 x 128, expansion 2, std scaling, horizon 96)
   mix_channel  the same with decoder_mode="mix_channel"
   fcm          the same with forecast channel mixing (fcm_use_mixer) and exogenous channels 5 and 6 of 7
+  r3           the base architecture with IBM's R3 pretraining options: multi-scale patches, 2 register tokens,
+               2 frequency tokens, multi-quantile head (pinball loss when training)
+  r3_decomposed  the r3 config as a decomposed model: trend forecaster on the whole context, residual
+               forecaster on the last 128 steps (granite-tsfm's TinyTimeMixerForDecomposedPrediction)
 
 columns:
   max|diff|    max abs difference of prediction_outputs (ours vs granite, eval mode, same weights, same input);
@@ -214,6 +237,10 @@ def matmul_peak_gflops(repeats: int) -> float:
 def build_pair(classes: tuple[type, type, type, type], kwargs: dict, seed: int) -> tuple[nn.Module, nn.Module]:
     """(ours, granite) with granite's seeded random weights loaded into ours."""
     ttm_config, ttm_model, granite_config, granite_model = classes
+    if kwargs.get("decompose"):  # granite-tsfm has a separate class for decomposed models
+        from tsfm_public.models.tinytimemixer.modeling_tinytimemixer import TinyTimeMixerForDecomposedPrediction
+
+        granite_model = TinyTimeMixerForDecomposedPrediction
     torch.manual_seed(seed)
     granite = granite_model(granite_config(**kwargs))
     ours = ttm_model(ttm_config(**kwargs))

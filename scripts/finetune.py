@@ -43,7 +43,7 @@ from transformers import (
 )
 
 from configuration_ttm import TTMConfig
-from modeling_ttm import TTMForPrediction
+from modeling_ttm import TTMForPrediction, TTMModel
 from ttm_data import (
     LOAD_OPTIONS,
     EvalWindows,
@@ -303,8 +303,10 @@ def load_model(
             )
         if (store.freq_tokens == 0).any():
             logger.warning("the data's frequency is not in IBM's token table: the model sees the unknown token 0")
-    if arguments.freeze_backbone:
-        model.backbone.requires_grad_(False)
+    if arguments.freeze_backbone:  # every backbone: a decomposed model has one per forecaster
+        for module in model.modules():
+            if isinstance(module, TTMModel):
+                module.requires_grad_(False)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info(
         "model %s: context %d, horizon %d, decoder %s, forecast channel mixing %s; %d parameters, %d trainable",

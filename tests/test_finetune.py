@@ -222,3 +222,30 @@ def test_two_processes_under_accelerate_launch(tiny_checkpoint: Path, tmp_path: 
     assert results(output, "eval")["eval_loss"] < results(output, "initial_eval")["initial_eval_loss"]
     state = json.loads((output / "trainer_state.json").read_text())
     assert state["global_step"] == 30 and results(output, "train")["train_samples_per_second"] > 0
+
+
+@pytest.mark.parametrize(
+    "r3",
+    [
+        {"multi_scale": True, "register_tokens": 2, "fft_length": 2, "multi_quantile_head": True},
+        {"decompose": True, "residual_context_length": 16, "multi_quantile_head": True, "trend_d_model": 8},
+    ],
+    ids=["r3_quantiles", "r3_decomposed"],
+)
+def test_r3_checkpoints_finetune_with_their_own_losses(r3: dict, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "r3"
+    torch.manual_seed(0)
+    TTMForPrediction(tiny_config(num_input_channels=1, **r3)).save_pretrained(checkpoint)
+    output = tmp_path / "out"
+    trainer = finetune.main(
+        ["--model_name_or_path", str(checkpoint), "--data_path", str(SEA), "--resample", "--freeze_backbone"]
+        + ["--output_dir", str(output), "--max_steps", "30", "--eval_strategy", "steps", "--eval_steps", "30"]
+        + ["--save_strategy", "no", "--load_best_model_at_end", "false", "--learning_rate", "3e-3", *FAST]
+    )
+    initial, final = results(output, "initial_eval"), results(output, "eval")
+    assert final["eval_loss"] < initial["initial_eval_loss"]
+    pretrained, finetuned = load_file(checkpoint / "model.safetensors"), trainer.model.state_dict()
+    frozen = [name for name in pretrained if ".backbone." in f".{name}"]
+    assert frozen and all(torch.equal(pretrained[name], finetuned[name]) for name in frozen)
+    reloaded = TTMForPrediction.from_pretrained(output)
+    assert reloaded.config.decompose == bool(r3.get("decompose")) and reloaded.config.multi_quantile_head
