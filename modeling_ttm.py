@@ -211,13 +211,14 @@ class TTMMultiScalePatcher(nn.Module):
 
 
 class TTMRegisterTokens(nn.Module):
-    """Learned tokens shared by every series and channel."""
+    """Learned tokens shared by every series and channel (a parameter holder: `tokens` reads it without module
+    hooks, whose autograd bookkeeping fails on a bare parameter view under inference mode)."""
 
     def __init__(self, config: TTMConfig):
         super().__init__()
         self.patch_tokens = nn.Parameter(torch.randn(config.register_tokens, config.d_model))
 
-    def forward(self, batch: int, channels: int) -> torch.Tensor:
+    def tokens(self, batch: int, channels: int) -> torch.Tensor:
         return self.patch_tokens[:, None, None, :].expand(-1, batch, channels, -1)
 
 
@@ -298,7 +299,7 @@ class TTMEncoder(nn.Module):
         if self.add_fft_tokens is not None:
             tokens.append(self.add_fft_tokens(scaled))
         if self.add_tokens is not None:
-            tokens.append(self.add_tokens(batch, channels))
+            tokens.append(self.add_tokens.tokens(batch, channels))
         if self.freq_mod is not None:
             tokens.append(self.freq_mod(freq_token)[None, :, None, :].expand(1, -1, channels, -1))
         if tokens:
