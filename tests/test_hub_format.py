@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import torch
+from granite_cases import R3_CASES, save_granite_model
 from tiny import small_granite_model, tiny_config
 from transformers import AutoConfig, AutoModel, AutoModelForTimeSeriesPrediction
 
@@ -27,14 +28,19 @@ for name in ("modeling_ttm", "configuration_ttm", "layers_ttm", "heads_ttm"):
 import torch
 from transformers import AutoModel, AutoModelForTimeSeriesPrediction
 model = AutoModelForTimeSeriesPrediction.from_pretrained(sys.argv[2], trust_remote_code=True).eval()
-backbone = AutoModel.from_pretrained(sys.argv[2], trust_remote_code=True).eval()
 assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
 inputs = torch.load(sys.argv[3], weights_only=True)
 with torch.no_grad():
     out = model(**inputs)
-    hidden = backbone(past_values=inputs["past_values"], freq_token=inputs.get("freq_token")).last_hidden_state
-torch.save({"prediction": out.prediction_outputs, "hidden": hidden}, sys.argv[4])
-print(type(model).__name__, type(backbone).__name__)
+saved = {"prediction": out.prediction_outputs, "quantiles": out.quantile_outputs}
+if not model.config.decompose:  # a decomposed model has two backbones and no AutoModel
+    backbone = AutoModel.from_pretrained(sys.argv[2], trust_remote_code=True).eval()
+    with torch.no_grad():
+        hidden = backbone(past_values=inputs["past_values"], freq_token=inputs.get("freq_token"))
+    saved["hidden"] = hidden.last_hidden_state
+    print(type(backbone).__name__)
+torch.save(saved, sys.argv[4])
+print(type(model).__name__)
 """
 
 
@@ -59,7 +65,7 @@ def run_without_project(checkpoint: Path, inputs: dict, tmp_path: Path) -> dict:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "TTMForPrediction TTMModel" in result.stdout
+    assert "TTMForPrediction" in result.stdout
     return torch.load(tmp_path / "out.pt", weights_only=True)
 
 
@@ -108,7 +114,7 @@ def test_convert_granite_checkpoint(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert {p.name: p.read_bytes() for p in (tmp_path / "ibm").iterdir()} == before  # input untouched
     config = json.loads((tmp_path / "ours" / "config.json").read_text())
-    assert config["model_type"] == "ttm" and "init_processing" not in config
+    assert config["model_type"] == "ttm" and "num_patches" not in config  # derived, never stored
     assert {p.name for p in (tmp_path / "ours").iterdir()} == {"config.json", "model.safetensors", *CODE_FILES}
     x = torch.randn(3, 64, 2) * 4 + 1
     with torch.no_grad():
@@ -127,3 +133,17 @@ def test_shipped_checkpoints_carry_the_current_code():
     for config in checkpoints:
         for name in CODE_FILES:
             assert (config.parent / name).read_text() == (ROOT / name).read_text(), f"{config.parent.name}/{name}"
+
+
+def test_convert_granite_r3_decomposed_checkpoint_and_load_it_as_remote_code(tmp_path):
+    case = next(case for case in R3_CASES if case.name == "r3_decomposed_trend_overrides_quantiles")
+    granite = save_granite_model(case, tmp_path / "ibm").eval()
+    result = convert(tmp_path / "ibm", tmp_path / "ours")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {p.name for p in (tmp_path / "ours").iterdir()} == {"config.json", "model.safetensors", *CODE_FILES}
+    x = torch.randn(3, 32, 3) * 4 + 1
+    with torch.no_grad():
+        expected = granite(past_values=x)
+    remote = run_without_project(tmp_path / "ours", {"past_values": x}, tmp_path)
+    torch.testing.assert_close(remote["prediction"], expected.prediction_outputs, rtol=0, atol=1e-5)
+    torch.testing.assert_close(remote["quantiles"], expected.quantile_outputs, rtol=0, atol=1e-5)
