@@ -51,9 +51,9 @@ SCALED_LIMIT = 1e4
 
 
 def tracing() -> bool:
-    """Whether torch.export / torch.compile is tracing: input checks that read tensor values run in eager mode only,
-    and traced graphs take the branch-free path."""
-    return torch.compiler.is_exporting() or torch.compiler.is_compiling()
+    """Whether torch.export is tracing: input checks that read tensor values are skipped in an exported graph, which
+    takes the branch-free path. (torch.compile keeps them: it breaks the graph there and still raises.)"""
+    return torch.compiler.is_exporting()
 
 
 def _check_integral(name: str, values: torch.Tensor, upper: torch.Tensor | int, expected: str) -> torch.Tensor:
