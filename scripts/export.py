@@ -35,7 +35,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from configuration_ttm import TTMConfig  # noqa: E402
-from modeling_ttm import TTMForPrediction  # noqa: E402
+from modeling_ttm import TTMForPrediction, fill_gaps  # noqa: E402
 
 DEFAULT_OPSET = 18
 PARITY_TOLERANCE = 1e-4
@@ -45,7 +45,8 @@ EPILOG = """\
 The exporter is torch.onnx.export(dynamo=True). TTMForPrediction.forward validates its inputs with Python checks on
 tensor values (raising ValueError) and fits inputs of any length to the context, which cannot be traced into a graph;
 the export therefore wraps the model's own pieces (backbone.encode, decoder, head, inverse scaling) and keeps the
-missing-value handling inside the graph: a non-finite value of past_values is marked unobserved and replaced by 0.
+missing-value handling inside the graph: a non-finite value of past_values is marked unobserved and filled by the
+model's own fill_gaps (linear interpolation between observed neighbours, the nearest one at the edges).
 Callers must pass exactly context_length time steps (left-pad shorter series with NaN) and valid integer tokens;
 ONNX Runtime does not raise on +/-inf, which counts as missing.
 
@@ -72,7 +73,7 @@ class ExportableTTM(nn.Module):
         model, config = self.model, self.model.config
         finite = torch.isfinite(past_values)
         observed = finite if past_observed_mask is None else finite & (past_observed_mask != 0)
-        values = torch.where(finite, past_values, 0.0)
+        values = fill_gaps(past_values, observed)
         hidden, patches, loc, scale = model.backbone.encode(values, observed, freq_token, None)
         if model.decoder is not None:
             hidden = model.decoder(hidden, patches, static_categorical_values, None)
