@@ -58,9 +58,8 @@ def test_nan_is_missing_and_filled_by_interpolation():
     with_mask = model(past_values=filled, past_observed_mask=~holes)
     assert torch.isfinite(with_nan.prediction_outputs).all()
     torch.testing.assert_close(with_nan.prediction_outputs, with_mask.prediction_outputs, rtol=0, atol=1e-5)
-    torch.testing.assert_close(with_nan.loc, with_mask.loc) and torch.testing.assert_close(
-        with_nan.scale, with_mask.scale
-    )
+    torch.testing.assert_close(with_nan.loc, with_mask.loc)
+    torch.testing.assert_close(with_nan.scale, with_mask.scale)
 
 
 def test_masked_finite_values_are_used_as_given():
