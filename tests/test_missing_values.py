@@ -16,6 +16,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from script_loader import load_script
 
 from modeling_ttm import TTMForPrediction, fill_gaps
 
@@ -156,3 +157,15 @@ def test_fill_gaps_interpolates_between_observed_neighbours(
             known = np.flatnonzero(np.isfinite(values[b, :, c]))
             expected = np.interp(STEPS[:length], known, values[b, known, c]) if len(known) else np.zeros(length)
             np.testing.assert_allclose(filled[b, :, c], expected, rtol=1e-12, atol=1e-9 * magnitude)
+
+
+def test_plot_script_draws_the_gap_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """scripts/plot_missing_values.py (README's figure), on a synthetic weekly series instead of statsmodels' CO2."""
+    plot_script = load_script("plot_missing_values")
+    steps = np.arange(700)
+    weekly = (340 + 0.03 * steps + 3 * np.sin(2 * np.pi * steps / 52)).astype(np.float32)
+    monkeypatch.setattr(plot_script, "co2_weekly", lambda: weekly)
+    output = tmp_path / "docs" / "gap.png"
+    assert plot_script.main(["--output", str(output)]) == 0
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_script.plot(output) < 0.5 * weekly[-564:-52].std()  # the gap moves the forecast little
