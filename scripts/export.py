@@ -44,7 +44,8 @@ PARITY_BATCH_SIZES = (1, 5)
 EPILOG = """\
 The exporter is torch.onnx.export(dynamo=True) on TTMForPrediction.forward itself: its checks that read tensor
 values (+/-inf, token ranges) run in eager mode only, so the graph holds the model's own missing-value handling (a
-non-finite value of past_values counts as missing) and every TTM release, R3's decomposed models included.
+non-finite value of past_values is marked unobserved and filled by linear interpolation between observed
+neighbours, the nearest one at the edges) and every TTM release, R3's decomposed models included.
 Callers must pass exactly context_length time steps (left-pad shorter series with NaN) and valid integer tokens;
 ONNX Runtime does not raise on +/-inf, which counts as missing.
 

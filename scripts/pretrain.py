@@ -9,8 +9,11 @@ context's mean and standard deviation so that the loss weighs every series alike
 
 Diverse-resolution sampling: with probability --downsample_probability a series is averaged into a coarser
 frequency of IBM's frequency-token table (5min -> 10min / 15min / 30min / h, h -> D, D -> W, ...), with the
-matching `freq_token` (used by --resolution_prefix_tuning). The last --validation_fraction of every series is never
-trained on; without --streaming it is the validation set (rolling windows, stride --eval_stride).
+matching `freq_token` (used by --resolution_prefix_tuning). Gap augmentation: --drop_point_probability and
+--drop_span_probability (spans up to --max_drop_span steps) turn context points of training windows into missing
+values, seeded like the windows, so the model learns to forecast across gaps (off by default). The last
+--validation_fraction of every series is never trained on; without --streaming it is the validation set (rolling
+windows, stride --eval_stride).
 
 The model has the architecture of a preset (--architecture r2-512-96 or r2.1-90-30) with optional overrides
 (--config_overrides '{"d_model": 128}'). Every TrainingArguments flag works; --resume_from_checkpoint last resumes.
@@ -95,6 +98,13 @@ class DataArguments:
     windows_per_buffer: int = field(default=512, metadata={"help": "Windows drawn from every buffer."})
     shuffle_buffer: int = field(default=256, metadata={"help": "Series shuffle buffer of the stream."})
     min_past: int = field(default=64, metadata={"help": "Fewest observed context points of a window."})
+    drop_point_probability: float = field(
+        default=0.0, metadata={"help": "Augmentation: chance that a context point of a training window goes missing."}
+    )
+    drop_span_probability: float = field(
+        default=0.0, metadata={"help": "Augmentation: chance that a training window gets a gap (a missing span)."}
+    )
+    max_drop_span: int = field(default=32, metadata={"help": "Longest augmentation gap, in steps."})
 
 
 _DEFAULTS = {
@@ -200,11 +210,64 @@ class CorpusWindows(torch.utils.data.IterableDataset):
                 yield windows[int(index)]
 
 
-class StandardizingCollator:
-    """`ForecastWindowCollator` for batches that mix window sources; standardises each window by its context."""
+@dataclass(frozen=True)
+class GapAugmentation:
+    """Drops context points and spans of training windows (NaN, unobserved), so the model learns to forecast over gaps.
 
-    def __init__(self, collator: ForecastWindowCollator):
+    The draws are a pure function of (seed, process rank, the windows' TrainWindows seeds, epochs and item indices),
+    so a run and its resumption augment the same windows alike. Evaluation windows are never touched.
+    """
+
+    point_probability: float = 0.0
+    span_probability: float = 0.0
+    max_span: int = 32
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("point_probability", "span_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"--drop_{name}: expected a probability in [0, 1], got {getattr(self, name)}")
+        if self.max_span < 1:
+            raise ValueError(f"--max_drop_span: expected a positive number of steps, got {self.max_span}")
+
+    @property
+    def active(self) -> bool:
+        return self.point_probability > 0 or self.span_probability > 0
+
+    def rng(self, rows: list[dict[str, Any]]) -> np.random.Generator:
+        keys = [key for row in rows for key in (row["source"].seed or 0, row["source"].epoch, row["index"])]
+        return np.random.default_rng([self.seed, process_index(), *keys])
+
+    def drops(self, shape: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
+        """A boolean (batch, time, channels) array: scattered points and at most one span per series and channel."""
+        batch, length, channels = shape
+        points = rng.random(shape) < self.point_probability
+        has_span = rng.random((batch, 1, channels)) < self.span_probability
+        span = rng.integers(1, min(self.max_span, length) + 1, (batch, 1, channels))
+        start = rng.integers(0, length - span + 1)
+        steps = np.arange(length)[None, :, None]
+        return points | (has_span & (steps >= start) & (steps < start + span))
+
+    def __call__(self, batch: dict[str, torch.Tensor], rows: list[dict[str, Any]]) -> None:
+        """Drops points of `batch` in place; `rows` are its rows in batch order, training rows have no `end`."""
+        training = np.array([row["end"] is None for row in rows])
+        if not self.active or not training.any():
+            return
+        drop = self.drops(tuple(batch["past_values"].shape), self.rng([r for r in rows if r["end"] is None]))
+        drop = torch.from_numpy(drop & training[:, None, None])
+        batch["past_values"] = batch["past_values"].masked_fill(drop, float("nan"))
+        batch["past_observed_mask"] = batch["past_observed_mask"].masked_fill(drop, 0.0)
+
+
+class StandardizingCollator:
+    """`ForecastWindowCollator` for batches that mix window sources; standardises each window by its context.
+
+    Missing context values stay NaN (the model fills them, as at inference); `augmentation` first drops some more.
+    """
+
+    def __init__(self, collator: ForecastWindowCollator, augmentation: GapAugmentation | None = None):
         self.collator = collator
+        self.augmentation = augmentation or GapAugmentation()
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         groups: dict[int, list[dict[str, Any]]] = {}
@@ -212,13 +275,14 @@ class StandardizingCollator:
             groups.setdefault(id(row["source"]), []).append(row)
         parts = [self.collator(group) for group in groups.values()]
         batch = {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
-        mask = batch["past_observed_mask"]
+        self.augmentation(batch, [row for group in groups.values() for row in group])
+        past, mask = batch["past_values"], batch["past_observed_mask"]
+        observed = torch.where(mask > 0, past, 0.0)
         count = mask.sum(1, keepdim=True).clamp_min(1)
-        mean = (batch["past_values"] * mask).sum(1, keepdim=True) / count
-        std = ((((batch["past_values"] - mean) * mask) ** 2).sum(1, keepdim=True) / count).sqrt().clamp_min(1e-5)
-        for name in ("past_values", "future_values"):
-            observed = batch[name.replace("values", "observed_mask")]
-            batch[name] = (batch[name] - mean) / std * observed
+        mean = observed.sum(1, keepdim=True) / count
+        std = ((((observed - mean) * mask) ** 2).sum(1, keepdim=True) / count).sqrt().clamp_min(1e-5)
+        batch["past_values"] = (past - mean) / std  # missing values stay NaN
+        batch["future_values"] = (batch["future_values"] - mean) / std * batch["future_observed_mask"]
         return batch
 
 
@@ -302,6 +366,10 @@ def main(argv: list[str] | None = None) -> Trainer:
             training_args.seed,
         )  # fmt: skip
         validation = validation_windows(data_args, horizon)
+        augmentation = GapAugmentation(
+            data_args.drop_point_probability, data_args.drop_span_probability, data_args.max_drop_span,
+            training_args.seed,
+        )  # fmt: skip
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"error: {error}") from None
     if validation is None:
@@ -312,7 +380,7 @@ def main(argv: list[str] | None = None) -> Trainer:
         args=training_args,
         train_dataset=train,
         eval_dataset=validation,
-        data_collator=StandardizingCollator(ForecastWindowCollator.from_config(model.config)),
+        data_collator=StandardizingCollator(ForecastWindowCollator.from_config(model.config), augmentation),
     )
     resume = training_args.resume_from_checkpoint
     if resume == "last":

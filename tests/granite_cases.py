@@ -56,7 +56,8 @@ EXOGENOUS = {
 class ParityCase:
     """A granite configuration and the inputs to compare on.
 
-    past_length: time steps of `past_values` (None: context_length); shorter inputs are left-padded by the models.
+    past_length: time steps of `past_values` (None: context_length); shorter inputs are left-padded by our model,
+        and granite gets the full-length input ours builds (tests/test_parity.py).
     past_mask: "none" (no mask), "ones" (all observed) or "partial" (some zeros; those values are zeroed too).
     nan: put NaN into some past values (granite-tsfm then reads the input our model builds, see test_parity).
     future_mask: pass a `future_observed_mask` with some zeros.

@@ -63,15 +63,15 @@ def test_eval_batch_holds_exact_windows_and_only_model_inputs() -> None:
     assert output.prediction_outputs.shape == (len(rows), HORIZON, 2) and torch.isfinite(output.loss)
 
 
-def test_short_series_are_left_padded_and_nans_masked() -> None:
+def test_short_series_are_left_padded_and_nans_kept_for_the_model() -> None:
     windows = EvalWindows(series_dataset(lengths=(60, 20), missing=(1, 0, 5)), HORIZON)
     rows = [windows[i] for i, (series, end) in enumerate(windows) if (series, end) == (1, 20)]
     batch = ForecastWindowCollator(CONTEXT, HORIZON)(rows)
     past, mask = batch["past_values"][0], batch["past_observed_mask"][0]
     padding = CONTEXT - (20 - HORIZON)  # 12 observed context points, 20 padded
-    assert (mask[:padding] == 0).all() and (past[:padding] == 0).all()
-    assert mask[padding + 5, 0] == 0 and past[padding + 5, 0] == 0  # the NaN: unobserved, value 0
-    assert mask[padding:].sum() == 3 * 12 - 1 and not torch.isnan(past).any()
+    assert (mask[:padding] == 0).all() and past[:padding].isnan().all()  # padding: NaN, filled by the model
+    assert mask[padding + 5, 0] == 0 and past[padding + 5, 0].isnan()  # the NaN: unobserved, left for the model
+    assert mask[padding:].sum() == 3 * 12 - 1 and (past.isnan() == (mask == 0)).all()
     assert (batch["future_observed_mask"] == 1).all()
 
 
@@ -114,7 +114,7 @@ def test_eval_windows_are_deterministic_rolling_windows_inside_the_split() -> No
     collator = ForecastWindowCollator(CONTEXT, HORIZON)
     rows = [windows[i] for i in range(len(windows))]
     first, second = collator(rows), collator(rows)
-    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert all(first[key].nan_to_num(-1.0).equal(second[key].nan_to_num(-1.0)) for key in first)
     assert len(EvalWindows(dataset, HORIZON, stride=3)) == len(windows)
 
 
@@ -170,11 +170,11 @@ def test_extract_windows_matches_a_per_window_loop() -> None:
     arrays = extract_windows(store, series, ends, CONTEXT, HORIZON)
     for i, (s, end) in enumerate(zip(series, ends, strict=True)):
         values = store.values[store.offsets[s] : store.offsets[s + 1]]
-        window = np.zeros((CONTEXT + HORIZON, 3), dtype=np.float32)
+        window = np.full((CONTEXT + HORIZON, 3), np.nan, dtype=np.float32)  # padding and missing past values: NaN
         available = values[max(0, end - CONTEXT - HORIZON) : end]
         window[len(window) - len(available) :] = available
         np.testing.assert_array_equal(arrays["past_values"][i], window[:CONTEXT])
-        np.testing.assert_array_equal(arrays["future_values"][i], window[CONTEXT:])
+        np.testing.assert_array_equal(arrays["future_values"][i], np.nan_to_num(window[CONTEXT:]))  # missing: 0
         assert arrays["past_observed_mask"][i, :, 0].sum() == min(CONTEXT, end - HORIZON)
     with pytest.raises(ValueError, match="window ends"):
         extract_windows(store, np.array([2]), np.array([10]), CONTEXT, HORIZON)

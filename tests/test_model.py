@@ -41,21 +41,49 @@ def test_forecast_is_in_input_units():
     torch.testing.assert_close(shifted, model(past_values=x).prediction_outputs * 100 + 7, rtol=1e-4, atol=1e-3)
 
 
-def test_nan_is_missing():
+def test_nan_is_missing_and_filled_by_interpolation():
     model = make_model()
     x = series()
     holes = torch.rand(x.shape, generator=torch.Generator().manual_seed(3)) < 0.2
+    holes[0, :5, 0] = holes[1, -4:, 2] = True  # missing at both edges too
     with_nan = model(past_values=x.masked_fill(holes, float("nan")))
-    with_mask = model(past_values=x.masked_fill(holes, 0.0), past_observed_mask=~holes)
+    filled = x.clone()  # what the network is fed: interpolation inside, the nearest observed value at the edges
+    for b, c in torch.ones(x.shape[0], x.shape[2]).nonzero().tolist():
+        kept = (~holes[b, :, c]).nonzero().squeeze(1)
+        for t in holes[b, :, c].nonzero().squeeze(1).tolist():
+            before, after = kept[kept < t], kept[kept > t]
+            if not len(before) or not len(after):
+                filled[b, t, c] = x[b, (after if not len(before) else before)[0 if not len(before) else -1], c]
+            else:
+                t0, t1 = before[-1].item(), after[0].item()
+                filled[b, t, c] = x[b, t0, c] + (x[b, t1, c] - x[b, t0, c]) * (t - t0) / (t1 - t0)
+    with_mask = model(past_values=filled, past_observed_mask=~holes)
     assert torch.isfinite(with_nan.prediction_outputs).all()
-    torch.testing.assert_close(with_nan.prediction_outputs, with_mask.prediction_outputs, rtol=0, atol=0)
+    torch.testing.assert_close(with_nan.prediction_outputs, with_mask.prediction_outputs, rtol=0, atol=1e-5)
+    torch.testing.assert_close(with_nan.loc, with_mask.loc)
+    torch.testing.assert_close(with_nan.scale, with_mask.scale)
 
 
-def test_short_input_is_left_padded_and_masked():
+def test_masked_finite_values_are_used_as_given():
+    """granite-tsfm's semantics: a finite value marked unobserved leaves the statistics but keeps its value."""
+    model = make_model()
+    x = series()
+    mask = torch.ones_like(x)
+    mask[:, 10:14] = 0
+    zeros = model(past_values=x.masked_fill(mask == 0, 0.0), past_observed_mask=mask)
+    nan = model(past_values=x.masked_fill(mask == 0, float("nan")))
+    torch.testing.assert_close(zeros.loc, nan.loc)
+    assert (zeros.prediction_outputs - nan.prediction_outputs).abs().max() > 1e-3
+
+
+def test_short_input_is_left_padded_with_its_first_value_and_masked():
     model = make_model()
     x = series(length=20)
-    padded = torch.cat([torch.zeros(4, 12, 3), x], dim=1)  # missing values enter the network as zeros
-    mask = torch.cat([torch.zeros(4, 12, 3), torch.ones(4, 20, 3)], dim=1)
+    x[1, :3, 2] = float("nan")  # the padding takes the first observed value
+    first = torch.where(x[:, :1].isfinite(), x[:, :1], x[:, 3:4])
+    padded = torch.cat([first.expand(4, 12, 3), x.nan_to_num(0.0)], dim=1)
+    padded[1, 12:15, 2] = x[1, 3, 2]
+    mask = torch.cat([torch.zeros(4, 12, 3), x.isfinite().float()], dim=1)
     short = model(past_values=x).prediction_outputs
     torch.testing.assert_close(short, model(past_values=padded, past_observed_mask=mask).prediction_outputs)
 

@@ -10,7 +10,7 @@ import torch
 from granite_cases import CASES, R3_CASES, ParityCase, build_inputs, save_granite_model
 from tsfm_public.models.tinytimemixer import TinyTimeMixerForPrediction
 
-from modeling_ttm import TTMForPrediction
+from modeling_ttm import TTMForPrediction, prepare_past
 
 OUTPUT_ATOL = 1e-5
 GRAD_ATOL = 1e-4
@@ -59,19 +59,15 @@ def test_checkpoint_loads_every_tensor(saved_case):
         assert ours.num_parameters() == case.num_parameters
 
 
-def granite_inputs(case: ParityCase, inputs: dict, ours: TTMForPrediction) -> dict:
-    """granite-tsfm does not read NaN: with NaN in the input it gets the input our model built (fitted to the context,
-    missing values filled) and the matching observed mask, so the networks are compared on identical values."""
-    if not case.nan:
-        return inputs
-    with torch.no_grad():
-        built = ours(**inputs).input_data
-    observed = ~inputs["past_values"].isnan()
-    if "past_observed_mask" in inputs:
-        observed &= inputs["past_observed_mask"] != 0
-    pad = built.shape[1] - observed.shape[1]
-    observed = torch.cat([observed.new_zeros(observed.shape[0], pad, observed.shape[2]), observed], dim=1)
-    return {**inputs, "past_values": built, "past_observed_mask": observed.float()}
+def _full_length(ours: TTMForPrediction, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The inputs with `past_values` as our model fits them to the context, for granite.
+
+    Our model fills the left padding of a short input (granite pads with zeros); given the filled, full-length input
+    and its mask, granite runs the same network on the same numbers, so the comparison stays exact.
+    """
+    values, observed = prepare_past(ours.config, inputs["past_values"], inputs.get("past_observed_mask"), ours.dtype)
+    mask = {} if observed is None else {"past_observed_mask": observed.float()}
+    return {**inputs, "past_values": values, **mask}
 
 
 def test_forward_matches_granite(saved_case):
@@ -79,7 +75,7 @@ def test_forward_matches_granite(saved_case):
     inputs = build_inputs(case)
 
     with torch.no_grad():
-        expected = granite(**granite_inputs(case, inputs, ours))
+        expected = granite(**_full_length(ours, inputs))
         actual = ours(**inputs)
 
     compared = 0
@@ -102,7 +98,7 @@ def test_gradients_match_granite(saved_case):
     case, granite, ours = _load_pair(saved_case)
     inputs = build_inputs(case)
 
-    granite(**granite_inputs(case, inputs, ours)).loss.backward()
+    granite(**_full_length(ours, inputs)).loss.backward()
     ours(**inputs).loss.backward()
 
     expected = {name: param.grad for name, param in granite.named_parameters() if param.grad is not None}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -13,7 +14,7 @@ import torch
 from datasets import Dataset
 from script_loader import load_script
 
-from ttm_data import ForecastWindowCollator, TrainWindows
+from ttm_data import EvalWindows, ForecastWindowCollator, TrainWindows
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = json.dumps(
@@ -53,7 +54,8 @@ def run(pretrain: ModuleType, output: Path, *args: str) -> dict:
 def test_trains_checkpoints_and_resumes(pretrain: ModuleType, tmp_path: Path) -> None:
     corpus(1).save_to_disk(str(tmp_path / "corpus"))
 
-    state = run(pretrain, tmp_path / "run", "--corpus", str(tmp_path / "corpus"), "--max_steps", "4")
+    gaps = ["--drop_point_probability", "0.05", "--drop_span_probability", "0.5", "--max_drop_span", "8"]
+    state = run(pretrain, tmp_path / "run", "--corpus", str(tmp_path / "corpus"), "--max_steps", "4", *gaps)
 
     assert state["global_step"] == 4
     assert any("eval_loss" in entry for entry in state["log_history"])  # validation: the series' tails
@@ -62,9 +64,10 @@ def test_trains_checkpoints_and_resumes(pretrain: ModuleType, tmp_path: Path) ->
     }
     resumed = run(
         pretrain, tmp_path / "run", "--corpus", str(tmp_path / "corpus"), "--max_steps", "6",
-        "--resume_from_checkpoint", "last",
+        "--resume_from_checkpoint", "last", *gaps,
     )  # fmt: skip
     assert resumed["global_step"] == 6
+    assert all(np.isfinite(entry["loss"]) for entry in resumed["log_history"] if "loss" in entry)
     steps = [entry["step"] for entry in resumed["log_history"] if "loss" in entry]
     assert steps == [1, 2, 3, 4, 5, 6]  # steps 1-4 come from the checkpoint, 5-6 continue them
 
@@ -113,3 +116,35 @@ def test_collator_mixes_buffers_and_standardises_windows(pretrain: ModuleType) -
     for values, mask in zip(batch["past_values"], observed, strict=True):
         assert torch.allclose(values[mask].mean(), torch.tensor(0.0), atol=1e-4)
         assert torch.allclose(values[mask].std(unbiased=False), torch.tensor(1.0), atol=1e-3)
+
+
+def test_gap_augmentation_drops_points_and_spans_of_training_windows_only(pretrain: ModuleType) -> None:
+    train = TrainWindows(corpus(1, series=3), prediction_length=8, seed=7)
+    validation = EvalWindows(corpus(1, series=3), prediction_length=8, stride=8)
+    plain = pretrain.StandardizingCollator(ForecastWindowCollator(32, 8))
+    augmentation = pretrain.GapAugmentation(point_probability=0.1, span_probability=0.5, max_span=6, seed=3)
+    augmented = pretrain.StandardizingCollator(ForecastWindowCollator(32, 8), augmentation)
+    rows = [train[i] for i in range(len(train))][:200]
+
+    before, after = plain(rows), augmented(rows)
+
+    dropped = (before["past_observed_mask"] == 1) & (after["past_observed_mask"] == 0)
+    assert (after["past_observed_mask"] <= before["past_observed_mask"]).all()  # only drops, never adds
+    assert after["past_values"][dropped].isnan().all()  # a dropped point is missing: NaN, unobserved
+    assert 0.1 < dropped.float().mean() < 0.25  # scattered 10 % plus spans of up to 6 of 32 steps in half the windows
+    runs = [len(run) for row in dropped[..., 0].int().tolist() for run in "".join(map(str, row)).split("0") if run]
+    assert max(runs) >= 4  # spans, not only scattered points
+    assert torch.equal(after["future_observed_mask"], before["future_observed_mask"])  # every target still scored
+    again = augmented(rows)
+    assert torch.equal(again["past_observed_mask"], after["past_observed_mask"])  # a pure function of the seeds
+    other = pretrain.StandardizingCollator(ForecastWindowCollator(32, 8), replace(augmentation, seed=4))(rows)
+    assert not torch.equal(other["past_observed_mask"], after["past_observed_mask"])
+    evaluation = [validation[i] for i in range(len(validation))]
+    assert torch.equal(augmented(evaluation)["past_observed_mask"], plain(evaluation)["past_observed_mask"])
+
+
+def test_gap_augmentation_refuses_bad_settings(pretrain: ModuleType) -> None:
+    with pytest.raises(ValueError, match="--drop_point_probability"):
+        pretrain.GapAugmentation(point_probability=1.5)
+    with pytest.raises(ValueError, match="--max_drop_span"):
+        pretrain.GapAugmentation(span_probability=0.5, max_span=0)

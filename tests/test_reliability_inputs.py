@@ -295,8 +295,9 @@ def test_duplicate_and_unsorted_timestamps_resample_into_means(tmp_path: Path) -
 def test_an_all_nan_channel_is_unobserved_and_forecasts_stay_finite(tmp_path: Path, models: dict) -> None:
     frame = hourly(100, a=np.sin(np.arange(100) / 5), b=np.full(100, np.nan), c=np.arange(100.0))
     batch = collate(load_series(write_csv(tmp_path, frame), target_columns=["a", "b", "c"]))
-    assert batch["past_observed_mask"][..., 1].sum() == 0 and batch["past_values"][..., 1].abs().sum() == 0
-    assert all(value.isfinite().all() for value in batch.values())
+    assert batch["past_observed_mask"][..., 1].sum() == 0 and batch["past_values"][..., 1].isnan().all()
+    assert (batch["past_values"].isnan() == (batch["past_observed_mask"] == 0)).all()  # NaN: left for the model
+    assert all(value.isfinite().all() for name, value in batch.items() if name != "past_values")
     output = models["plain"](**batch)
     assert output.prediction_outputs.isfinite().all() and output.loss.isfinite()
 
@@ -304,7 +305,7 @@ def test_an_all_nan_channel_is_unobserved_and_forecasts_stay_finite(tmp_path: Pa
 def load_and_forecast(tmp_path: Path, model: TTMForPrediction, **columns: np.ndarray) -> torch.Tensor:
     dataset = load_series(write_csv(tmp_path, hourly(100, **columns)), target_columns=list(columns))
     batch = collate(dataset)
-    assert batch["past_values"].isfinite().all()
+    assert (batch["past_values"].isfinite() == (batch["past_observed_mask"] == 1)).all()  # NaN = padding
     with torch.no_grad():
         output = model(past_values=batch["past_values"], past_observed_mask=batch["past_observed_mask"])
     return output.prediction_outputs

@@ -43,7 +43,8 @@ class ForecastWindowCollator:
     The output holds only model inputs, so `remove_unused_columns=False` is safe: `past_values` (batch,
     context_length, channels), `future_values` (batch, prediction_length, channels) with all channels (targets first,
     then exogenous, whose future is known), `past_observed_mask` / `future_observed_mask` (1.0 observed, 0.0 missing
-    or padding; missing values and padding are 0), and when asked `freq_token` (batch,) and
+    or padding; missing past values and padding are NaN, which the model fills as at inference, missing future
+    values 0), and when asked `freq_token` (batch,) and
     `static_categorical_values` (batch, variables).
     """
 

@@ -1,9 +1,9 @@
 """Forecast windows over series: where they may end, and cutting them out of memory in one vectorised gather.
 
 A window that ends at position `end` of a series forecasts positions `[end - prediction_length, end)` from the
-context before it; context positions before the series start are padding (value 0, unobserved). Windows are valid
-when all their forecast targets lie in the dataset's split (`split_start` onwards) and at least `min_past` points
-of context exist.
+context before it; context positions before the series start are padding (NaN and unobserved, like missing values).
+Windows are valid when all their forecast targets lie in the dataset's split (`split_start` onwards) and at least
+`min_past` points of context exist.
 
 - `SeriesStore`: all series of a dataset, channels stacked (targets first, then exogenous), in one array.
 - `TrainWindows`: a dataset for `Trainer.train_dataset`; each item names a series, drawn in proportion to its number
@@ -100,7 +100,9 @@ def extract_windows(
     """Cut the windows ending at `ends` of `series` out of the store, in one gather.
 
     Returns `past_values` (batch, context_length, channels), `future_values` (batch, prediction_length, channels)
-    and their observed masks (1.0 observed, 0.0 missing or padding); missing values and padding are 0.
+    and their observed masks (1.0 observed, 0.0 missing or padding). Missing past values and padding are NaN, so the
+    model fills them as at inference (`modeling_ttm.fill_gaps`); missing future values are 0 (the mask drops them
+    from the loss).
     """
     series, ends = np.asarray(series, dtype=np.int64), np.asarray(ends, dtype=np.int64)
     if (ends > store.lengths[series]).any() or (ends < prediction_length).any():
@@ -109,12 +111,13 @@ def extract_windows(
     inside = local >= 0
     window = store.values[np.where(inside, store.offsets[series, None] + local, 0)]
     observed = inside[..., None] & ~np.isnan(window)
-    window = np.where(observed, window, np.float32(0.0))
+    past = np.where(observed[:, :context_length], window[:, :context_length], np.float32(np.nan))
+    future = np.where(observed[:, context_length:], window[:, context_length:], np.float32(0.0))
     observed = observed.astype(np.float32)
     return {
-        "past_values": window[:, :context_length],
+        "past_values": past,
         "past_observed_mask": observed[:, :context_length],
-        "future_values": window[:, context_length:],
+        "future_values": future,
         "future_observed_mask": observed[:, context_length:],
     }
 

@@ -74,8 +74,10 @@ def prepare_past(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Validates `past_values` and returns (values, observed mask or None when all observed), fitted to the context.
 
-    Values are cast to the model's `dtype`. NaN values count as missing: they become 0 and unobserved. Inputs longer
-    than `context_length` keep their last `context_length` steps; shorter ones are left-padded with unobserved zeros.
+    Values are cast to the model's `dtype`. NaN values count as missing: they become unobserved and are filled by
+    `fill_gaps`. Inputs longer than `context_length` keep their last `context_length` steps; shorter ones are
+    left-padded with unobserved steps, filled the same way. Finite values that `past_observed_mask` marks unobserved
+    keep their value (they only leave the scaling statistics and serve as no fill anchor).
     """
     if not isinstance(past_values, torch.Tensor):
         raise TypeError(f"`past_values` must be a torch.Tensor, got {type(past_values).__name__}.")
@@ -102,25 +104,55 @@ def prepare_past(
         observed = past_observed_mask != 0
     past_values = past_values.to(dtype)
     finite = torch.isfinite(past_values)
-    if tracing() or not bool(finite.all()):  # a traced graph always takes the general path
+    missing = tracing() or not bool(finite.all())  # an exported graph always takes the general path
+    if missing:
         if not tracing() and bool(torch.isinf(past_values).any()):
             raise ValueError(
                 f"`past_values` contains +/-inf (or values beyond the range of {dtype}); mark missing values with "
                 "NaN or `past_observed_mask`."
             )
         observed = finite if observed is None else observed & finite
-        past_values = torch.where(finite, past_values, 0.0)
     context = config.context_length
     if length > context:
         past_values = past_values[:, -context:]
         observed = None if observed is None else observed[:, -context:]
     elif length < context:
         pad = context - length
-        past_values = F.pad(past_values, (0, 0, pad, 0))
+        past_values = F.pad(past_values, (0, 0, pad, 0), value=float("nan"))
         if observed is None:
             observed = torch.ones(batch, length, channels, dtype=torch.bool, device=past_values.device)
         observed = F.pad(observed, (0, 0, pad, 0), value=False)
+        missing = True
+    if missing:
+        past_values = fill_gaps(past_values, observed)
     return past_values, observed
+
+
+def fill_gaps(values: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """`values` (batch, time, channels) with every non-finite value replaced by one the mixer copes with.
+
+    A missing value becomes the linear interpolation between the nearest observed steps before and after it (the
+    nearest observed value before the first or after the last one; 0 in a series with no observed value), instead of
+    a spike of 0 far from the series' level. `observed` (bool, same shape) names the steps to interpolate from and
+    must be False wherever a value is not finite; finite values are returned unchanged, observed or not.
+
+    Vectorised and free of data-dependent branches, so the ONNX export traces the same computation. Interpolation
+    commutes with the affine scaling, so filling before it equals filling the scaled series.
+    """
+    steps = torch.arange(values.shape[1], device=values.device).view(1, -1, 1).expand_as(values)
+    seen = observed.long().cumsum(1)  # observed steps at or before each step
+    total = seen[:, -1:]
+    # Observed steps in time order, then the others: a permutation, so the scatter writes every slot once.
+    rank = torch.where(observed, seen - 1, total + steps - seen)
+    order = torch.zeros_like(rank).scatter(1, rank, steps)
+    following = order.gather(1, torch.minimum(seen, (total - 1).clamp_min(0)))
+    previous = torch.where(seen > 0, order.gather(1, (seen - 1).clamp_min(0)), following)
+    following = torch.where(seen < total, following, previous)
+    span = (following - previous).clamp_min(1).to(values.dtype)
+    weight = ((steps - previous).to(values.dtype) / span).clamp(0, 1)
+    anchors = torch.where(observed, values, 0.0)
+    filled = (1 - weight) * anchors.gather(1, previous) + weight * anchors.gather(1, following)
+    return torch.where(torch.isfinite(values), values, filled)
 
 
 def scale_series(
