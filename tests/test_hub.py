@@ -492,3 +492,23 @@ def test_model_card_body_and_inputs(tmp_path: Path) -> None:
     (tmp_path / "partial.json").write_text(json.dumps({"metrics": {"original": {}}, "split": "test"}))
     with pytest.raises(ValueError, match="not a complete report of scripts/evaluate.py: missing 'input'"):
         load_evaluation(tmp_path / "partial.json")
+
+
+def test_model_card_of_an_r3_decomposed_model() -> None:
+    config = tiny_config(
+        multi_scale=True,
+        register_tokens=2,
+        fft_length=2,
+        multi_quantile_head=True,
+        decompose=True,
+        residual_context_length=16,
+        trend_d_model=8,
+    )
+    card = build_model_card(config, "me/ttm-r3")
+    for text in (
+        f"| Parameters | {TTMForPrediction(config).num_parameters():,} |",
+        "| R3 tokens | multi-scale patch levels 3, register tokens 2, frequency tokens 2 |",
+        "| Decomposition | trend forecaster on 32 steps (patch 8, width 8), residual forecaster on 16 steps |",
+        "(IBM multi-quantile head)",
+    ):
+        assert text in card.text, text

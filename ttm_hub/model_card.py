@@ -203,6 +203,26 @@ def _architecture(config: TTMConfig) -> list[tuple[str, str]]:
         head = "IBM multi-quantile head" if config.multi_quantile_head else "monotone quantile head"
         levels = ", ".join(f"{q:g}" for q in config.forecast_quantiles)
         rows.append(("Quantile levels", f"{levels} ({head})"))
+    tokens = [
+        f"{name} {count}"
+        for name, count in (
+            ("multi-scale patch levels", config.num_scales if config.multi_scale else 0),
+            ("register tokens", config.register_tokens),
+            ("frequency tokens", config.fft_length),
+        )
+        if count
+    ]
+    if tokens:
+        rows.append(("R3 tokens", ", ".join(tokens)))
+    if config.decompose:
+        trend = config.trend_config()
+        rows.append(
+            (
+                "Decomposition",
+                f"trend forecaster on {config.context_length} steps (patch {trend.patch_length}, width "
+                f"{trend.d_model}), residual forecaster on {config.residual_config().context_length} steps",
+            )
+        )
     if config.exogenous_channel_indices:
         rows.append(("Exogenous channels", ", ".join(map(str, config.exogenous_channel_indices))))
     if config.categorical_vocab_size_list:
