@@ -137,3 +137,19 @@ def offline_hint(value: str) -> str:
         f"the Hugging Face Hub is not reachable (offline) and {value} is not in the local cache; use the shipped "
         f"checkpoint {SHIPPED_CHECKPOINT} or another local directory"
     )
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number in [0, 1)."""
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
