@@ -30,9 +30,7 @@ def run_forecast(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
 def assert_continues(forecast: pd.DataFrame, timestamp_column: str, last: pd.Timestamp, step: str, horizon: int):
     expected = pd.date_range(last + pd.Timedelta(step), periods=horizon, freq=step, name=timestamp_column)
     assert len(forecast) == horizon
-    pd.testing.assert_index_equal(
-        pd.DatetimeIndex(pd.to_datetime(forecast[timestamp_column])), expected
-    )
+    pd.testing.assert_index_equal(pd.DatetimeIndex(pd.to_datetime(forecast[timestamp_column])), expected)
 
 
 @pytest.fixture
