@@ -104,10 +104,11 @@ def grid_positions(times: pd.DatetimeIndex, offset: BaseOffset, chunk: int = 1_0
     if step is not None:
         if isinstance(offset, Day) and times.tz is not None:
             times = times.tz_localize(None)  # calendar days: compare wall-clock times across daylight saving changes
+        nanoseconds, step_ns = times.asi8, step.value
         positions = np.empty(len(times), dtype=np.int64)
         for begin in range(0, len(times), chunk):
-            elapsed = times[begin : begin + chunk] - times[0]
-            positions[begin : begin + chunk] = np.where(elapsed % step == pd.Timedelta(0), elapsed // step, -1)
+            elapsed = nanoseconds[begin : begin + chunk] - nanoseconds[0]
+            positions[begin : begin + chunk] = np.where(elapsed % step_ns == 0, elapsed // step_ns, -1)
         return positions
     grid = pd.date_range(times[0], times[-1], freq=offset)
     if len(grid) == 0 or grid[0] != times[0]:
@@ -127,11 +128,14 @@ def infer_offset(times: pd.DatetimeIndex) -> tuple[BaseOffset | None, float]:
         return None, 0.0
     run = min(_RUN, len(times))
     starts = np.unique(np.linspace(0, len(times) - run, num=min(_MAX_RUNS, len(times) - run + 1)).astype(int))
-    votes = Counter(pd.infer_freq(times[s : s + run]) for s in starts) if run >= 3 else Counter()
+    runs = [times[start : start + run] for start in starts]
+    votes = Counter(pd.infer_freq(part) for part in runs) if run >= 3 else Counter()
     votes.pop(None, None)
+    steps = np.concatenate([np.diff(part.asi8) for part in runs])  # the most common step within the runs
+    values, counts = np.unique(steps, return_counts=True)
     candidates = [to_offset(alias) for alias, _ in votes.most_common(5)]
-    step = pd.Series(times[1:] - times[:-1]).mode().iloc[0]
-    candidates.append(to_offset(step))
+    candidates += [to_offset(pd.Timedelta(int(values[np.argmax(counts)]), unit="ns"))]
+    candidates = [offset for i, offset in enumerate(candidates) if offset not in candidates[:i]]
     best, best_score = None, None
     for offset in candidates:
         positions = grid_positions(times, offset)

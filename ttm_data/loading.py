@@ -508,8 +508,9 @@ def _infer_offset(work: pd.DataFrame, names: pd.Index, resample: bool, source: s
     codes = work["__series"].to_numpy()
     longest = int(np.bincount(codes).argmax())
     begin, end = np.searchsorted(codes, [longest, longest + 1])
-    times = pd.DatetimeIndex(work["__time"].iloc[begin:end]).unique()
-    offset, share = infer_offset(times)
+    times = pd.DatetimeIndex(work["__time"].iloc[begin:end])
+    repeated = np.diff(times.asi8) == 0  # rows that `resample` will average
+    offset, share = infer_offset(times[np.r_[True, ~repeated]] if repeated.any() else times)
     if offset is None:
         raise ValueError(
             f"`freq`: cannot infer the frequency from {len(times)} timestamp(s) (series {names[longest]!r}); pass "
