@@ -390,7 +390,11 @@ def _parse_timestamps(values: pd.Series, column: str, source: str, first_row: in
             "(e.g. '2024-01-31 12:00') or name another column"
         )
     try:
-        parsed = pd.to_datetime(values)
+        with warnings.catch_warnings():  # pandas 2.x warns, then returns objects, for several UTC offsets
+            warnings.simplefilter("ignore", FutureWarning)
+            parsed = pd.to_datetime(values)
+        if not pd.api.types.is_datetime64_any_dtype(parsed):
+            raise ValueError("mixed time zones")
     except (ValueError, TypeError, OverflowError) as error:
         try:  # timestamps with several UTC offsets (daylight saving time) parse as UTC
             parsed = pd.to_datetime(values, utc=True)
