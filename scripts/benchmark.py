@@ -30,6 +30,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ttm_data.cli import FlagParser  # noqa: E402
 from ttm_zoo import ARCHITECTURES  # noqa: E402
 
 TOLERANCE = 1e-5
@@ -157,7 +158,7 @@ peak memory of a training step (measured on the train figure's model pair):
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         description=__doc__.split("\n\n")[0], epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=10, help="timed samples per model and figure (default: 10)")

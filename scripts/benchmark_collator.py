@@ -15,11 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
-from configuration_ttm import TTMConfig
-from modeling_ttm import TTMForPrediction
-from ttm_data import ForecastWindowCollator, TrainWindows, load_series
+from ttm_data.cli import FlagParser
 from ttm_zoo import ARCHITECTURES
 
 R2_512_96 = ARCHITECTURES["r2-512-96"]
@@ -45,6 +41,12 @@ def windows_per_second(run: Callable[[], object], windows_per_call: int, calls: 
 
 def benchmark(batch_size: int = 64, collator_calls: int = 200, train_steps: int = 10) -> dict[str, float]:
     """Windows per second of the collator and of a training step, and their ratio."""
+    import torch
+
+    from configuration_ttm import TTMConfig
+    from modeling_ttm import TTMForPrediction
+    from ttm_data import ForecastWindowCollator, TrainWindows, load_series
+
     torch.manual_seed(0)
     dataset = load_series(glucose_series_path(), target_columns=["glucose"], resample=True)
     model = TTMForPrediction(TTMConfig(num_input_channels=1, **R2_512_96)).train()
@@ -65,11 +67,13 @@ def benchmark(batch_size: int = 64, collator_calls: int = 200, train_steps: int 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = FlagParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-size", type=int, default=64, help="windows per batch (default: %(default)s)")
     parser.add_argument("--collator-calls", type=int, default=200, help="timed collator calls (default: %(default)s)")
     parser.add_argument("--train-steps", type=int, default=10, help="timed training steps (default: %(default)s)")
     args = parser.parse_args()
+    import torch
+
     result = benchmark(args.batch_size, args.collator_calls, args.train_steps)
     print(f"torch threads: {torch.get_num_threads()}, batch size {args.batch_size}, context 512, horizon 96")
     print(f"collator:      {result['collator']:12,.0f} windows/s")

@@ -32,6 +32,7 @@ import pandas as pd
 from datasets import Dataset, Features, List, Value, concatenate_datasets, load_dataset, load_from_disk
 
 from ttm_data import load_series
+from ttm_data.cli import FlagParser  # noqa: E402
 
 HELD_OUT = {
     "bokeh_sea_surface_temperature": "bokeh_sampledata/_data/sea_surface_temperature.csv.gz (30 min): demo data",
@@ -309,8 +310,8 @@ def save(corpus: Dataset, output: Path, file_format: str, num_shards: int) -> No
         shuffled.shard(num_shards, index, contiguous=True).to_parquet(str(output / f"part-{index:05d}.parquet"))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> FlagParser:
+    parser = FlagParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", type=Path, required=True, help="directory to write the corpus to")
     parser.add_argument("--sources", nargs="+", choices=list(SOURCES), help="sources to use (default: all)")
     parser.add_argument("--exclude", nargs="+", default=[], metavar="SOURCE", help="sources to leave out")

@@ -12,14 +12,16 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from modeling_ttm import TTMForPrediction  # noqa: E402
+from ttm_data.cli import FlagParser  # noqa: E402
 
 
 def convert(source: str, output: str, revision: str | None = None) -> float:
     """Converts `source` (a local directory or a Hub id) into `output`; returns the max abs output difference."""
+    import torch
+
+    from modeling_ttm import TTMForPrediction
+
     out_dir = Path(output)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ValueError(f"output directory {output!r} is not empty; choose a new directory.")
@@ -44,7 +46,7 @@ def convert(source: str, output: str, revision: str | None = None) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = FlagParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", help="granite-tsfm checkpoint: a local directory or a Hub model id")
     parser.add_argument("output", help="new directory for the native checkpoint (must not exist or be empty)")
     parser.add_argument("--revision", default=None, help="Hub branch / tag / commit of the input, e.g. 512-96-r2")

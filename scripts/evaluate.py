@@ -20,47 +20,32 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Run as `python scripts/evaluate.py`, this file's folder comes first on the import path, where this file would
 # shadow the `evaluate` library that ttm_metrics imports.
 if str(Path(__file__).resolve().parent) in sys.path:
     sys.path.remove(str(Path(__file__).resolve().parent))
 
-import numpy as np
-import torch
-from tqdm.auto import tqdm
+from ttm_data.cli import FlagParser, fraction, positive_int  # noqa: E402
 
-from modeling_ttm import TTMForPrediction
-from ttm_data import (
-    LOAD_OPTIONS,
-    EvalWindows,
-    ForecastWindowCollator,
-    SeriesStore,
-    chronological_split,
-    extract_windows,
-    load_series,
-    seasonal_period,
-    series_schema,
-)
-from ttm_metrics import evaluation_report, format_report
+if TYPE_CHECKING:  # the heavy modules load inside the functions, after the arguments are checked
+    import numpy as np
 
-# Library errors name keyword arguments in backticks; the command line spells them as options.
-_OPTIONS = (*(name for name in LOAD_OPTIONS if name != "resample"), "validation_fraction", "test_fraction")
-_OPTION_PATTERN = re.compile(r"`(" + "|".join(_OPTIONS) + r")`|`?resample=True`?")
+    from modeling_ttm import TTMForPrediction
+    from ttm_data import EvalWindows, SeriesStore
 
-
-def as_option(message: str) -> str:
-    """A library error message with `target_columns` written as --target-columns (and so on)."""
-    return _OPTION_PATTERN.sub(lambda m: "--" + (m.group(1) or "resample").replace("_", "-"), message)
+DEFAULT_OUTPUT = Path("outputs") / "evaluation.json"
 
 
 def load_model(path: str) -> TTMForPrediction:
+    from modeling_ttm import TTMForPrediction
+
     if not Path(path).is_dir():
-        raise ValueError(f"--model: {path} is not a directory")
+        what = "is a file, not a checkpoint directory" if Path(path).exists() else "does not exist"
+        raise ValueError(f"--model: directory {path} {what}")
     try:
         return TTMForPrediction.from_pretrained(path).eval()
     except (OSError, ValueError, KeyError) as error:
@@ -107,6 +92,12 @@ def forecast(
     model: TTMForPrediction, windows: EvalWindows, context_length: int, horizon: int, batch_size: int, fold: bool
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Point forecasts (windows, horizon, targets) and quantile forecasts (windows, levels, horizon, targets)."""
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+
+    from ttm_data import ForecastWindowCollator
+
     config = model.config
     collator = ForecastWindowCollator(
         context_length,
@@ -146,6 +137,10 @@ def forecast(
 
 def history_and_actuals(windows: EvalWindows, history_length: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """The target channels before and inside every window, NaN where missing (or before the series start)."""
+    import numpy as np
+
+    from ttm_data import extract_windows
+
     store = windows.store
     arrays = extract_windows(store, windows.pairs[:, 0], windows.pairs[:, 1], history_length, horizon)
     targets = slice(0, store.num_targets)
@@ -156,6 +151,8 @@ def history_and_actuals(windows: EvalWindows, history_length: int, horizon: int)
 
 def training_statistics(train: SeriesStore, channel_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (series, targets) of every series' training split; a zero deviation becomes 1."""
+    import numpy as np
+
     means, stds = [], []
     for series, (begin, end) in enumerate(zip(train.offsets[:-1], train.offsets[1:], strict=True)):
         values = train.values[begin:end, : train.num_targets].astype(float)
@@ -173,6 +170,17 @@ def training_statistics(train: SeriesStore, channel_names: list[str]) -> tuple[n
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from ttm_data import (
+        LOAD_OPTIONS,
+        EvalWindows,
+        SeriesStore,
+        chronological_split,
+        load_series,
+        seasonal_period,
+        series_schema,
+    )
+    from ttm_metrics import evaluation_report
+
     model = load_model(args.model)
     context_length, horizon = check_lengths(model, args.context_length, args.horizon)
     dataset = load_series(args.input, **{name: getattr(args, name) for name in LOAD_OPTIONS})
@@ -220,26 +228,13 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> FlagParser:
+    parser = FlagParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Example: python scripts/evaluate.py --model my-ttm --input data.csv --timestamp-column date "
-        "--target-columns load temperature --output report.json",
+        epilog="Every flag is also accepted with underscores (--timestamp_column). Example: python scripts/evaluate.py "
+        "--model my-ttm --input data.csv --timestamp-column date --target-columns load temperature --output "
+        "outputs/report.json",
     )
     model = parser.add_argument_group("model")
     model.add_argument(
@@ -271,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--static-categorical-columns", metavar="NAME", nargs="+", help="per-series categories, for models using them"
     )
-    data.add_argument("--freq", metavar="ALIAS", help="pandas frequency alias such as 15min, h, D (default: inferred)")
+    data.add_argument(
+        "--freq", metavar="ALIAS", help="pandas frequency alias such as 15min, h, D, MS (default: inferred)"
+    )
     data.add_argument(
         "--resample", action="store_true", help="average irregular or duplicate timestamps into --freq periods"
     )
@@ -299,26 +296,27 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument(
         "--seasonal-period", type=positive_int, metavar="N", help="season length (default: from the frequency)"
     )
-    backtest.add_argument(
-        "--output", metavar="JSON", default="evaluation.json", help="report file (default: %(default)s)"
-    )
+    backtest.add_argument("--output", metavar="JSON", help=f"report file (default: {DEFAULT_OUTPUT})")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    output = Path(args.output)
+    output = Path(args.output or DEFAULT_OUTPUT)
     try:
         if not Path(args.input).is_file():
             raise ValueError(f"--input: no such file {args.input}")
         if output.exists() and output.resolve() == Path(args.input).resolve():
             raise ValueError(f"--output: refusing to overwrite the input file {args.input}")
-        if not output.parent.is_dir():
+        if args.output is not None and not output.parent.is_dir():
             raise ValueError(f"--output: directory {output.parent} does not exist")
         report = evaluate(args)
     except ValueError as error:
-        parser.error(as_option(str(error)))
+        parser.error(str(error))
+    from ttm_metrics import format_report
+
+    output.parent.mkdir(parents=True, exist_ok=True)  # the default outputs/ folder
     output.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     print(f"model:   {report['model']}")
     print(

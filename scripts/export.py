@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from configuration_ttm import TTMConfig  # noqa: E402
 from modeling_ttm import TTMForPrediction  # noqa: E402
+from ttm_data.cli import FlagParser  # noqa: E402
 
 DEFAULT_OPSET = 18
 PARITY_TOLERANCE = 1e-4
@@ -178,7 +179,7 @@ def onnx_parity(
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         description=__doc__.split("\n\n")[0], epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("checkpoint", type=Path, help="checkpoint directory (save_pretrained, ours or granite-tsfm)")

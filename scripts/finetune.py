@@ -30,33 +30,15 @@ import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
-import transformers
-from transformers import (
-    EarlyStoppingCallback,
-    HfArgumentParser,
-    Trainer,
-    TrainerCallback,
-    TrainingArguments,
-    set_seed,
-)
+from ttm_data.cli import SHIPPED_CHECKPOINT, hub_offline, in_user_words, model_source_error, offline_hint
 
-from configuration_ttm import TTMConfig
-from modeling_ttm import TTMForPrediction, TTMModel
-from ttm_data import (
-    LOAD_OPTIONS,
-    EvalWindows,
-    ForecastWindowCollator,
-    SeriesStore,
-    TrainWindows,
-    chronological_split,
-    fewshot_subset,
-    load_series,
-    series_lengths,
-    series_schema,
-)
-from ttm_zoo import IBM_REVISIONS, R3_REPOSITORIES, select_ibm_variant
+if TYPE_CHECKING:  # torch, transformers and the data stack load after the arguments are parsed
+    from transformers import HfArgumentParser, Trainer, TrainerCallback, TrainingArguments
+
+    from modeling_ttm import TTMForPrediction
+    from ttm_data import EvalWindows, SeriesStore, TrainWindows
 
 logger = logging.getLogger("finetune")
 
@@ -64,9 +46,10 @@ logger = logging.getLogger("finetune")
 @dataclass
 class ModelArguments:
     model_name_or_path: str = field(
-        default="ibm-granite/granite-timeseries-ttm-r2",
+        default=SHIPPED_CHECKPOINT,
         metadata={
-            "help": "Checkpoint to finetune: a local directory (saved by this project or granite-tsfm) or a Hub id."
+            "help": "Checkpoint to finetune: a local directory (saved by this project or granite-tsfm) or a Hub id "
+            "such as ibm-granite/granite-timeseries-ttm-r2. Default: the checkpoint shipped in this repository."
         },
     )
     revision: str | None = field(
@@ -156,12 +139,13 @@ class DataArguments:
 
 
 def has_accelerator() -> bool:
+    import torch
+
     accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6 knows every accelerator backend
     return accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
 
 
-# Trainer defaults for finetuning: evaluate and checkpoint every epoch, keep the best model by validation loss; on a
-# machine without accelerator, processes started by `accelerate launch` train together on CPU (gloo).
+# Trainer defaults for finetuning: evaluate and checkpoint every epoch, keep the best model by validation loss.
 _TRAINING_DEFAULTS = {
     "output_dir": "outputs/finetune",
     "eval_strategy": "epoch",
@@ -176,28 +160,69 @@ _TRAINING_DEFAULTS = {
     "per_device_train_batch_size": 64,
     "per_device_eval_batch_size": 256,
     "remove_unused_columns": False,
-    "use_cpu": not has_accelerator(),
-    "dataloader_pin_memory": has_accelerator(),
 }
+
+
+def training_defaults(given: dict[str, Any]) -> dict[str, Any]:
+    """The Trainer defaults, following what the user set (`given`: flag or JSON key -> value).
+
+    Evaluation is off without a validation split; checkpoints follow the evaluation strategy (and steps) unless set;
+    without evaluation or checkpoints the best model cannot be kept. On a machine without accelerator, processes
+    started by `accelerate launch` train together on CPU (gloo).
+    """
+    defaults = {**_TRAINING_DEFAULTS, "use_cpu": not has_accelerator(), "dataloader_pin_memory": has_accelerator()}
+    no_validation = float(given.get("validation_fraction", 0.1)) == 0 and given.get("validation_start") is None
+    if no_validation and "eval_strategy" not in given:
+        defaults["eval_strategy"] = "no"
+    eval_strategy = _value(given.get("eval_strategy", defaults["eval_strategy"]))
+    if "save_strategy" not in given and eval_strategy != "no":
+        defaults["save_strategy"] = eval_strategy
+        if "eval_steps" in given and "save_steps" not in given:
+            defaults["save_steps"] = given["eval_steps"]
+    save_strategy = _value(given.get("save_strategy", defaults["save_strategy"]))
+    if "load_best_model_at_end" not in given and "no" in (eval_strategy, save_strategy):
+        defaults["load_best_model_at_end"] = False
+    return defaults
+
+
+def _value(setting: Any) -> str:
+    """An IntervalStrategy or its string, as a lower-case string."""
+    return str(getattr(setting, "value", setting)).lower()
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     pass
 
 
-def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+def build_parser() -> HfArgumentParser:
+    from transformers import HfArgumentParser, TrainingArguments
+
     parser = HfArgumentParser(
         (ModelArguments, DataArguments, TrainingArguments), description=__doc__, formatter_class=_HelpFormatter
     )
     parser.set_defaults(**_TRAINING_DEFAULTS)
+    return parser
+
+
+def parse_arguments(
+    argv: list[str], parser: HfArgumentParser | None = None
+) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    """The arguments of a command line or of one JSON file, with the defaults of `training_defaults`."""
+    parser = parser or build_parser()
     if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_dict({**_TRAINING_DEFAULTS, **json.loads(Path(argv[0]).read_text())})
+        given = json.loads(Path(argv[0]).read_text())
+        return parser.parse_dict({**training_defaults(given), **given})
+    typed = {t.split("=", 1)[0].removeprefix("--").replace("-", "_") for t in argv if t.startswith("--")}
+    values = vars(parser.parse_known_args(argv)[0])
+    parser.set_defaults(**training_defaults({name: values[name] for name in typed if name in values}))
     return parser.parse_args_into_dataclasses(args=argv)
 
 
 def choose_revision(arguments: ModelArguments, longest_train: int) -> str:
     """--revision, else for IBM's repositories given --prediction_length the variant ttm_zoo chooses for a context
     of --context_length (default: the longest training series less the horizon), else main."""
+    from ttm_zoo import IBM_REVISIONS, R3_REPOSITORIES, select_ibm_variant
+
     source, horizon = arguments.model_name_or_path, arguments.prediction_length
     if arguments.use_lite and (source not in R3_REPOSITORIES or arguments.revision is not None):
         raise ValueError(f"`use_lite`: chooses among the variants of {' or '.join(R3_REPOSITORIES)} (no --revision).")
@@ -215,17 +240,51 @@ def choose_revision(arguments: ModelArguments, longest_train: int) -> str:
     return variant.revision
 
 
+def check_training_arguments(training_args: TrainingArguments, has_validation: bool) -> None:
+    """Refuse, in one sentence, Trainer settings this script cannot honour (before any training)."""
+    if training_args.load_best_model_at_end and _value(training_args.eval_strategy) == "no":
+        raise ValueError(
+            "`load_best_model_at_end` needs evaluation: set `eval_strategy` to epoch or steps, or pass "
+            "--load_best_model_at_end false."
+        )
+    metric = training_args.metric_for_best_model
+    if metric not in (None, "loss", "eval_loss"):
+        raise ValueError(f"`metric_for_best_model`: this script evaluates only the loss, not {metric!r}; use loss.")
+    if not has_validation and _value(training_args.eval_strategy) != "no":
+        raise ValueError(
+            "`validation_fraction` is 0, so nothing can be evaluated: keep a validation split, or pass "
+            "--eval_strategy no."
+        )
+
+
+def model_source(value: str) -> str:
+    """The checkpoint `--model_name_or_path` names; the shipped checkpoint is found from any working directory."""
+    from ttm_zoo import SHIPPED_DIR
+
+    shipped = SHIPPED_DIR.parent / SHIPPED_CHECKPOINT
+    if value == SHIPPED_CHECKPOINT and not Path(value).is_dir() and shipped.is_dir():
+        return str(shipped)
+    problem = model_source_error(value, "`model_name_or_path`")
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 def load_model(
     arguments: ModelArguments, store: SeriesStore, static_vocab_sizes: list[int], longest_train: int
 ) -> TTMForPrediction:
     """The checkpoint, adapted to the data's channels, with every mismatch reported before training."""
-    source, revision = arguments.model_name_or_path, choose_revision(arguments, longest_train)
+    from configuration_ttm import TTMConfig
+    from modeling_ttm import TTMForPrediction, TTMModel
+
+    source, revision = model_source(arguments.model_name_or_path), choose_revision(arguments, longest_train)
+    offline = not Path(source).is_dir() and hub_offline()
     try:
         config_dict, _ = TTMConfig.get_config_dict(source, revision=revision)
     except (OSError, ValueError) as error:
+        reason = offline_hint(source) if offline else f"{error}. Pass a local checkpoint directory or a Hub id"
         raise ValueError(
-            f"`model_name_or_path`: cannot load a checkpoint from {source!r} (revision {revision!r}): {error}. Pass a "
-            "local checkpoint directory or a Hub id such as ibm-granite/granite-timeseries-ttm-r2."
+            f"`model_name_or_path`: cannot load a checkpoint from {source!r} (revision {revision!r}): {reason}."
         ) from None
     if config_dict.get("model_type") != TTMConfig.model_type:
         raise ValueError(
@@ -343,7 +402,21 @@ def check_output_dir(output_dir: str, inputs: list[str]) -> None:
 
 def prepare(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> Prepared:
     """Load and check data and model; raises ValueError naming the argument on anything that cannot work."""
+    from ttm_data import (
+        LOAD_OPTIONS,
+        EvalWindows,
+        SeriesStore,
+        TrainWindows,
+        chronological_split,
+        fewshot_subset,
+        load_series,
+        series_lengths,
+        series_schema,
+    )
+
     check_output_dir(training_args.output_dir, [data_args.data_path, model_args.model_name_or_path])
+    model_source(model_args.model_name_or_path)
+    check_training_arguments(training_args, data_args.validation_fraction > 0 or data_args.validation_start is not None)
     if training_args.remove_unused_columns:
         raise ValueError(
             "`remove_unused_columns` must be False: the window rows carry the series references the collator reads."
@@ -375,11 +448,6 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, training_args:
                 f"--{argument} (or move --{split}_start earlier)."
             )
         windows[split] = windows[split] if wanted else None
-    if windows["validation"] is None and training_args.eval_strategy != "no":
-        raise ValueError(
-            "`validation_fraction` is 0, so nothing can be evaluated: keep a validation split, or pass "
-            "--eval_strategy no --load_best_model_at_end false."
-        )
     logger.info(
         "data %s: %d series, %d target + %d exogenous channels, frequency %s; windows: %d train (%d per epoch), "
         "%d validation, %d test",
@@ -397,17 +465,16 @@ def prepare(model_args: ModelArguments, data_args: DataArguments, training_args:
     return Prepared(model, windows["train"], windows["validation"], windows["test"], data_config)
 
 
-class WindowEpochCallback(TrainerCallback):
-    """Sets the epoch that keys the training windows' draws, also in the epoch a resumed run restarts mid-way.
+def window_epoch_callback(windows: TrainWindows) -> TrainerCallback:
+    """A callback that sets the epoch keying the training windows' draws, also in the epoch a resumed run restarts
+    mid-way, where Trainer's batch-skipping data loader does not pass `set_epoch` on to the dataset."""
+    from transformers import TrainerCallback
 
-    There Trainer's batch-skipping data loader does not pass `set_epoch` on to the dataset.
-    """
+    class WindowEpochCallback(TrainerCallback):
+        def on_epoch_begin(self, args: TrainingArguments, state, control, **kwargs) -> None:
+            windows.set_epoch(math.floor(state.epoch or 0))
 
-    def __init__(self, windows: TrainWindows):
-        self.windows = windows
-
-    def on_epoch_begin(self, args: TrainingArguments, state: transformers.TrainerState, control, **kwargs) -> None:
-        self.windows.set_epoch(math.floor(state.epoch or 0))
+    return WindowEpochCallback()
 
 
 def checkpoint_is_complete(directory: Path) -> bool:
@@ -450,6 +517,8 @@ def resolve_checkpoint(resume: str | None, output_dir: str, remove_incomplete: b
 
 def setup_logging(training_args: TrainingArguments) -> None:
     """This script's summaries at INFO on the main process; --log_level also sets the transformers verbosity."""
+    import transformers
+
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     level = logging.INFO if training_args.should_log else logging.WARNING
     if training_args.log_level != "passive":
@@ -460,16 +529,26 @@ def setup_logging(training_args: TrainingArguments) -> None:
 
 
 def main(argv: list[str] | None = None) -> Trainer:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+
+    def stop(error: Exception) -> SystemExit:
+        return SystemExit(f"error: {in_user_words(str(error), parser._option_string_actions, argv)}")
+
     try:
-        model_args, data_args, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
+        model_args, data_args, training_args = parse_arguments(argv, parser)
     except ValueError as error:  # TrainingArguments' own checks
-        raise SystemExit(f"error: {error}") from None
+        raise stop(error) from None
+    from transformers import EarlyStoppingCallback, Trainer, set_seed
+
+    from ttm_data import ForecastWindowCollator
+
     setup_logging(training_args)
     set_seed(training_args.seed)
     try:
         prepared = prepare(model_args, data_args, training_args)
     except (ValueError, FileNotFoundError) as error:
-        raise SystemExit(f"error: {error}") from None
+        raise stop(error) from None
 
     trainer = Trainer(
         model=prepared.model,
@@ -477,7 +556,7 @@ def main(argv: list[str] | None = None) -> Trainer:
         train_dataset=prepared.train,
         eval_dataset=prepared.validation,
         data_collator=ForecastWindowCollator.from_config(prepared.model.config),
-        callbacks=[WindowEpochCallback(prepared.train)],
+        callbacks=[window_epoch_callback(prepared.train)],
     )
     if prepared.validation is not None:
         trainer.save_metrics("initial_eval", trainer.evaluate(metric_key_prefix="initial_eval"))
@@ -488,7 +567,7 @@ def main(argv: list[str] | None = None) -> Trainer:
             training_args.resume_from_checkpoint, training_args.output_dir, training_args.should_save
         )
     except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+        raise stop(error) from None
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.remove_callback(EarlyStoppingCallback)
     trainer.save_model()

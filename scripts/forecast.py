@@ -11,15 +11,17 @@ granite-tsfm does: the longest context the data fills, then the shortest horizon
 to --horizon (prediction_filter_length). For ibm-granite/granite-timeseries-ttm-r3 the variant is granite-tsfm's
 get_model choice (--use-lite: its lite twin).
 
-The file needs a timestamp column (default: the first holding dates) and numeric target columns (default: all but
---id-column); --id-column stacks several series. Rows are sorted by time and rows that share a timestamp are
-averaged; empty cells are missing values. The last --context-length rows of each series must be regularly spaced
-(or pass --resample FREQ): the forecast timestamps continue their frequency. The input file is only read.
+The file is read like every script reads it (ttm_data.load_series): a timestamp column (default: the only one
+holding dates), numeric target columns (default: all other numeric columns), --id-column for stacked series. The
+frequency is inferred (or --freq); empty cells and missing timestamps are missing values (NaN) on that grid, and the
+forecast timestamps continue it. Duplicate, unsorted or irregular timestamps are refused unless --resample averages
+them into --freq periods. The input file is only read.
 
-Outputs: the forecast CSV (timestamp, the point forecast per target and, for checkpoints with a quantile head,
-columns <target>_q<level>) and a PNG per target next to it (<output>_<target>.png: history, forecast, quantile band
-and, with --holdout, the actual values). --holdout forecasts the last --horizon steps of the data instead of the
-future and scores them; --backtest scores rolling windows (stride --horizon) against seasonal naive.
+Outputs (default: under outputs/): the forecast CSV (timestamp, the point forecast per target and, for checkpoints
+with a quantile head, columns <target>_q<level>) and a PNG per target next to it (<output>_<target>.png: history,
+forecast, quantile band and, with --holdout, the actual values). --holdout forecasts the last --horizon steps of the
+data instead of the future and scores them; --backtest scores rolling windows (stride --horizon) against seasonal
+naive, each forecast reading --context-length steps.
 """
 
 from __future__ import annotations
@@ -29,26 +31,29 @@ import importlib.util
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Run as `python scripts/forecast.py`, this file's folder comes first on the import path, where scripts/evaluate.py
 # would shadow the `evaluate` library that ttm_metrics imports.
 if str(Path(__file__).resolve().parent) in sys.path:
     sys.path.remove(str(Path(__file__).resolve().parent))
 
-import matplotlib
-import numpy as np
-import pandas as pd
-import torch
-from tqdm.auto import tqdm
+from ttm_data.cli import FlagParser, hub_offline, model_source_error, offline_hint, positive_int  # noqa: E402
 
-from configuration_ttm import TTMConfig
-from modeling_ttm import TTMForPrediction
-from ttm_data import freq_token, read_table, seasonal_period
-from ttm_metrics import evaluation_report, format_report
-from ttm_zoo import IBM_REVISIONS, R3_REPOSITORIES, local_variants, select_ibm_variant, select_variant
+if TYPE_CHECKING:  # the heavy modules load inside the functions, after the arguments are checked
+    import numpy as np
+    import pandas as pd
 
-matplotlib.use("Agg")
-from matplotlib import pyplot as plt  # noqa: E402
+    from modeling_ttm import TTMForPrediction
+
+DEFAULT_OUTPUT = Path("outputs") / "forecast.csv"
+
+
+def _ibm_repositories() -> set[str]:
+    """IBM's Hub repositories that --model selects a variant of (ttm_zoo's table, read without torch)."""
+    from ttm_zoo.selection import IBM_REVISIONS
+
+    return set(IBM_REVISIONS)
 
 
 def demo_csv_path() -> Path:
@@ -64,6 +69,9 @@ def load_model(
 ) -> tuple[TTMForPrediction, str]:
     """The forecasting model and a description: chosen by the selection rule unless --model names one checkpoint
     (for IBM's repositories, ttm_zoo's rule per release; `use_lite` picks R3's lite variants)."""
+    from modeling_ttm import TTMForPrediction
+    from ttm_zoo import IBM_REVISIONS, R3_REPOSITORIES, local_variants, select_ibm_variant, select_variant
+
     if use_lite and (model not in R3_REPOSITORIES or revision is not None):
         raise ValueError(f"--use-lite: chooses among the variants of {' or '.join(R3_REPOSITORIES)} (no --revision)")
     if model is None or (model in IBM_REVISIONS and revision is None):
@@ -83,30 +91,17 @@ def load_model(
         label = f"{where} {model}" + (f" (revision {revision})" if revision else "")
     else:
         filter_length, label = None, f"checkpoint {model}" + (f" (revision {revision})" if revision else "")
-        if not Path(model).is_dir() and "/" not in model:
-            raise ValueError(f"--model: {model} is not a directory nor a Hub id")
+        problem = model_source_error(model)
+        if problem:
+            raise ValueError(problem)
+    offline = not Path(model).is_dir() and hub_offline()
     overrides = {"prediction_filter_length": filter_length} if filter_length else {}
     try:
         loaded = TTMForPrediction.from_pretrained(model, revision=revision or "main", **overrides)
     except (OSError, ValueError, KeyError) as error:
-        raise ValueError(f"--model: cannot load a TTM checkpoint from {model}: {error}") from error
+        reason = offline_hint(model) if offline else str(error)
+        raise ValueError(f"--model: cannot load a TTM checkpoint from {model}: {reason}") from None
     return loaded.eval(), label
-
-
-def detect_timestamp_column(frame: pd.DataFrame, id_column: str | None) -> str:
-    """The first column (other than the id column) holding dates; else the first column."""
-    for column in frame.columns:
-        values = frame[column]
-        if column == id_column or pd.api.types.is_numeric_dtype(values):
-            continue
-        if pd.api.types.is_datetime64_any_dtype(values):
-            return column
-        try:
-            pd.to_datetime(values.head(20))
-        except (ValueError, TypeError):
-            continue
-        return column
-    return frame.columns[0]
 
 
 def read_series(
@@ -114,57 +109,38 @@ def read_series(
     timestamp_column: str | None,
     target_columns: list[str] | None,
     id_column: str | None = None,
-    resample: str | None = None,
+    freq: str | None = None,
+    resample: bool = False,
 ) -> dict[str, pd.DataFrame]:
-    """Read the file into frames of float targets indexed by sorted, unique timestamps, one per series."""
-    try:
-        frame = read_table(path)
-    except (ValueError, FileNotFoundError) as error:
-        raise ValueError(f"--input: {error}") from error
-    columns = list(frame.columns)
-    timestamp_column = detect_timestamp_column(frame, id_column) if timestamp_column is None else timestamp_column
-    if timestamp_column not in columns:
-        raise ValueError(f"--timestamp-column: no column {timestamp_column!r} in {path} (columns: {columns})")
-    if id_column is not None and id_column not in columns:
-        raise ValueError(f"--id-column: no column {id_column!r} in {path} (columns: {columns})")
-    roles = {timestamp_column, id_column}
-    targets = [c for c in columns if c not in roles] if target_columns is None else target_columns
-    for column in targets:
-        if column not in columns:
-            raise ValueError(f"--target-columns: no column {column!r} in {path} (columns: {columns})")
-        if column in roles or not pd.api.types.is_numeric_dtype(frame[column]):
-            raise ValueError(f"--target-columns: column {column!r} of {path} is not numeric")
-    if not targets:
-        raise ValueError(f"--target-columns: {path} has no column besides the timestamp column")
-    try:
-        timestamps = pd.to_datetime(frame[timestamp_column])
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"--timestamp-column: cannot parse column {timestamp_column!r} as timestamps: {error}"
-        ) from error
-    if timestamps.isna().any():
-        raise ValueError(f"--timestamp-column: column {timestamp_column!r} has empty timestamps")
-    values = frame[targets].astype(float).set_index(timestamps.rename(timestamp_column))
-    groups = values.groupby(frame[id_column].astype(str).to_numpy()) if id_column else [("", values)]
+    """Read the file with `ttm_data.load_series` into one frame of float targets per series, on its regular grid
+    (a missing timestamp is a row of NaN; the index carries the frequency)."""
+    import pandas as pd
+
+    from ttm_data import load_series, series_schema
+
+    dataset = load_series(
+        path,
+        timestamp_column=timestamp_column,
+        id_column=id_column,
+        target_columns=target_columns,
+        freq=freq,
+        resample=resample,
+    )
+    schema = series_schema(dataset)
     series = {}
-    for name, group in groups:
-        group = group.groupby(level=0).mean()
-        series[name] = group.resample(resample).mean() if resample else group
+    for index, row in enumerate(dataset.with_format("numpy")):
+        values = row["target"] if row["target"].ndim == 2 else row["target"][None]
+        start, step = dataset[index]["start"], dataset[index]["freq"]  # the timestamp with its time zone
+        timestamps = pd.date_range(start, periods=values.shape[1], freq=step, name=schema.timestamp_column)
+        series[str(row.get("item_id", ""))] = pd.DataFrame(values.T, index=timestamps, columns=schema.target_columns)
     return series
 
 
 def forecast_window(window: pd.DataFrame, horizon: int) -> tuple[pd.DatetimeIndex, str]:
-    """The timestamps after a regular window, and its frequency alias."""
-    offset = pd.DatetimeIndex(window.index, freq="infer").freq  # pandas.infer_freq, as an offset
-    if offset is None:
-        raise ValueError(
-            f"--input: the {len(window)} timestamps from {window.index[0]} to {window.index[-1]} are not regularly"
-            " spaced (need at least 3 at a fixed frequency); pass --resample FREQ or lower --context-length"
-        )
-    values = window.to_numpy(dtype=np.float32)
-    for column, has_inf in zip(window.columns, np.isinf(values).any(axis=0), strict=True):
-        if has_inf:
-            raise ValueError(f"--input: column {column!r} has infinite values in the context window")
+    """The timestamps after a window on its grid, and the grid's frequency alias."""
+    import pandas as pd
+
+    offset = window.index.freq
     timestamps = pd.date_range(window.index[-1] + offset, periods=horizon, freq=offset, name=window.index.name)
     return timestamps, offset.freqstr
 
@@ -177,6 +153,10 @@ def predict(
     Returns the point forecasts (series, horizon, channels) and the quantile forecasts (series, levels, horizon,
     channels) or None. A univariate checkpoint forecasts every channel as its own series.
     """
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+
     config = model.config
     series, length, channels = contexts.shape
     fold = config.num_input_channels == 1 and channels > 1
@@ -208,6 +188,8 @@ def predict(
 
 def context_array(windows: list[pd.DataFrame], context_length: int) -> np.ndarray:
     """The windows as one array (series, context_length, channels), left-padded with NaN (= unobserved)."""
+    import numpy as np
+
     array = np.full((len(windows), context_length, windows[0].shape[1]), np.nan, dtype=np.float32)
     for index, window in enumerate(windows):
         values = window.to_numpy(dtype=np.float32)[-context_length:]
@@ -218,18 +200,24 @@ def context_array(windows: list[pd.DataFrame], context_length: int) -> np.ndarra
 def backtest(
     model: TTMForPrediction, series: dict[str, pd.DataFrame], context_length: int, horizon: int, freq: str
 ) -> dict:
-    """Zero-shot rolling backtest: windows every `horizon` steps, the last one ending at each series' end.
+    """Zero-shot rolling backtest: windows every `horizon` steps, the last one ending at each series' end; each
+    forecast reads the `context_length` steps before its window (missing steps are NaN)."""
+    import numpy as np
 
-    The series are first put on the regular `freq` grid (missing steps become NaN).
-    """
+    from ttm_data import freq_token, seasonal_period
+    from ttm_metrics import evaluation_report
+
     contexts, actuals = [], []
     for frame in series.values():
-        values = frame.resample(freq).mean().to_numpy(dtype=np.float32)
+        values = frame.to_numpy(dtype=np.float32)
         for end in range(len(values), context_length + horizon - 1, -horizon):
             contexts.append(values[end - horizon - context_length : end - horizon])
             actuals.append(values[end - horizon : end])
     if not contexts:
-        raise ValueError(f"--backtest: no series has {context_length + horizon} steps")
+        raise ValueError(
+            f"--backtest: no series has --context-length + --horizon = {context_length} + {horizon} steps; lower "
+            "--context-length or --horizon"
+        )
     contexts_array, actuals_array = np.stack(contexts), np.stack(actuals)
     token = freq_token(freq)
     point, quantile = predict(model, contexts_array, np.full(len(contexts), token), horizon)
@@ -248,6 +236,8 @@ def result_frame(
     timestamps: pd.DatetimeIndex, names: list[str], point: np.ndarray, quantile: np.ndarray | None, levels: list | None
 ) -> pd.DataFrame:
     """Forecast table of one series: timestamp, per target the point forecast and its quantile columns."""
+    import pandas as pd
+
     result = pd.DataFrame({timestamps.name: timestamps})
     for channel, name in enumerate(names):
         result[name] = point[:, channel]
@@ -258,6 +248,11 @@ def result_frame(
 
 def plot(history: pd.Series, forecast: pd.DataFrame, target: str, actuals: pd.Series | None, path: Path) -> None:
     """History, forecast, quantile band (outermost levels) and actuals of one target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
     figure, axis = plt.subplots(figsize=(10, 4))
     time = history.index.name
     axis.plot(history.index, history.to_numpy(), color="black", linewidth=1, label="history")
@@ -280,19 +275,13 @@ def plot(history: pd.Series, forecast: pd.DataFrame, target: str, actuals: pd.Se
     plt.close(figure)
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> FlagParser:
+    parser = FlagParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Example: python scripts/forecast.py --input data.csv --timestamp-column date "
-        "--target-columns load temperature --horizon 24 --output forecast.csv",
+        epilog="Every flag is also accepted with underscores (--timestamp_column). Example: python scripts/forecast.py "
+        "--input data.csv --timestamp-column date --target-columns load temperature --horizon 24 --output "
+        "outputs/load.csv",
     )
     parser.add_argument(
         "--model", metavar="DIR|HUB_ID", help="checkpoint directory or Hub id (default: the shipped checkpoint)"
@@ -302,17 +291,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--input", metavar="FILE", help="CSV / parquet file (default: the sea surface temperature demo series)"
     )
-    parser.add_argument("--timestamp-column", metavar="NAME", help="timestamp column (default: the first with dates)")
+    parser.add_argument("--timestamp-column", metavar="NAME", help="timestamp column (default: the one with dates)")
     parser.add_argument("--id-column", metavar="NAME", help="column naming the series of each row, for stacked series")
     parser.add_argument(
-        "--target-columns", metavar="NAME", nargs="+", help="columns to forecast (default: all other columns)"
+        "--target-columns", metavar="NAME", nargs="+", help="columns to forecast (default: the numeric columns)"
     )
-    parser.add_argument("--resample", metavar="FREQ", help="average the rows into FREQ periods first (e.g. 5min)")
+    parser.add_argument(
+        "--freq", metavar="ALIAS", help="pandas frequency alias such as 15min, h, D, MS (default: inferred)"
+    )
+    parser.add_argument(
+        "--resample", action="store_true", help="average irregular or duplicate timestamps into --freq periods"
+    )
     parser.add_argument(
         "--context-length",
         type=positive_int,
         metavar="N",
-        help="number of latest rows fed to the model (default: the model's)",
+        help="number of latest steps fed to the model, also in --backtest (default: the model's)",
     )
     parser.add_argument(
         "--horizon", type=positive_int, metavar="N", help="steps to forecast (default: the model's forecast length)"
@@ -320,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--holdout", action="store_true", help="forecast the last --horizon steps and score them")
     parser.add_argument("--backtest", action="store_true", help="score rolling windows (always on for the demo)")
     parser.add_argument("--max-plots", type=int, default=8, metavar="N", help="PNG plots at most (default: 8)")
-    parser.add_argument("--output", metavar="CSV", default="forecast.csv", help="where to write (default: %(default)s)")
+    parser.add_argument("--output", metavar="CSV", help=f"where to write (default: {DEFAULT_OUTPUT})")
     return parser
 
 
@@ -332,17 +326,29 @@ def main(argv: list[str] | None = None) -> None:
         input_path = demo_csv_path() if demo else Path(args.input)
         if not input_path.is_file():
             raise ValueError(f"--input: no such file {input_path}")
-        output_path = Path(args.output)
+        output_path = Path(args.output or DEFAULT_OUTPUT)
         if output_path.exists() and output_path.samefile(input_path):
             raise ValueError(f"--output: refusing to overwrite the input file {input_path}")
-        if not output_path.parent.is_dir():
+        if args.output is not None and not output_path.parent.is_dir():
             raise ValueError(f"--output: directory {output_path.parent} does not exist")
-        series = read_series(input_path, args.timestamp_column, args.target_columns, args.id_column, args.resample)
+        if args.model is not None and args.model not in _ibm_repositories():
+            problem = model_source_error(args.model)
+            if problem:
+                raise ValueError(problem)
+        import numpy as np
+        import pandas as pd
+
+        from ttm_data import freq_token
+
+        resample = args.resample or demo  # the demo series has one duplicate timestamp
+        series = read_series(
+            input_path, args.timestamp_column, args.target_columns, args.id_column, args.freq, resample
+        )
         shortest = min(len(frame) for frame in series.values()) - (args.horizon or 0) * args.holdout
         model, label = load_model(
             args.model, args.revision, args.context_length or shortest, args.horizon, args.use_lite
         )
-        config: TTMConfig = model.config
+        config = model.config
         context_length = args.context_length or config.context_length
         horizon = args.horizon or config.forecast_length
         if context_length > config.context_length:
@@ -356,9 +362,12 @@ def main(argv: list[str] | None = None) -> None:
         point, quantile = predict(model, context_array(list(windows.values()), context_length), tokens, horizon)
         report = None
         if demo or args.backtest:
-            report = backtest(model, series, config.context_length, horizon, next(iter(futures.values()))[1])
+            report = backtest(model, series, context_length, horizon, next(iter(futures.values()))[1])
     except ValueError as error:
         parser.error(str(error))
+
+    from ttm_data import seasonal_period
+    from ttm_metrics import evaluation_report, format_report
 
     levels = config.forecast_quantiles
     frames = []
@@ -370,6 +379,7 @@ def main(argv: list[str] | None = None) -> None:
             frame.insert(0, args.id_column, name)
         frames.append(frame)
     result = pd.concat(frames, ignore_index=True)
+    output_path.parent.mkdir(parents=True, exist_ok=True)  # the default outputs/ folder
     result.to_csv(output_path, index=False)
     plots = []
     for index, name in enumerate(series):

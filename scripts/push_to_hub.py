@@ -25,22 +25,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from configuration_ttm import TTMConfig  # noqa: E402
-from modeling_ttm import TTMForPrediction  # noqa: E402
-from ttm_hub.hub import check_repo_id, push_checkpoint, require_token  # noqa: E402
-from ttm_hub.model_card import (  # noqa: E402
-    Evaluation,
-    TrainingInfo,
-    build_model_card,
-    load_evaluation,
-    load_training_info,
-    training_from_finetune,
-)
+from ttm_data.cli import FlagParser  # noqa: E402
+
+if TYPE_CHECKING:  # torch and the Hub client load after the arguments are parsed
+    from configuration_ttm import TTMConfig
+    from ttm_hub.model_card import Evaluation, TrainingInfo
 
 
 def _training(args: argparse.Namespace, checkpoint: Path) -> TrainingInfo | None:
+    from ttm_hub.model_card import load_training_info, training_from_finetune
+
     if args.training is not None:
         return load_training_info(args.training)
     if (checkpoint / "training.json").is_file():
@@ -51,6 +48,8 @@ def _training(args: argparse.Namespace, checkpoint: Path) -> TrainingInfo | None
 
 
 def _evaluation(args: argparse.Namespace, checkpoint: Path, config: TTMConfig, dataset: str | None) -> Evaluation:
+    from ttm_hub.model_card import Evaluation, load_evaluation
+
     loss = "pinball" if config.forecast_quantiles else str(config.loss)
     finetune = [checkpoint / name for name in ("eval_results.json", "test_results.json")]
     evaluation = Evaluation()
@@ -67,7 +66,7 @@ def _is_granite(checkpoint: str) -> bool:
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = FlagParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint directory, or a Hub model id")
     parser.add_argument("repo_id", metavar="REPO_ID", help="target repository, 'namespace/name'")
     parser.add_argument("--revision", default="main", metavar="BRANCH", help="target branch (default: main)")
@@ -84,6 +83,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
 
 def main(argv: list[str] | None = None) -> None:
     parser, args = parse_args(argv)
+    from modeling_ttm import TTMForPrediction
+    from ttm_hub.hub import check_repo_id, push_checkpoint, require_token
+    from ttm_hub.model_card import build_model_card
+
     try:
         check_repo_id(args.repo_id)
         token = require_token()

@@ -20,16 +20,17 @@ import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 # Run as `python scripts/ship_checkpoint.py`, this file's folder comes first on the import path, where
 # scripts/evaluate.py would shadow the `evaluate` library that ttm_metrics imports.
 if str(Path(__file__).resolve().parent) in sys.path:
     sys.path.remove(str(Path(__file__).resolve().parent))
 
-from datasets import load_from_disk  # noqa: E402
+from ttm_data.cli import FlagParser  # noqa: E402
 
-from modeling_ttm import TTMForPrediction  # noqa: E402
-from ttm_hub import DataSource, EvalRecord, Evaluation, TrainingInfo, build_model_card  # noqa: E402
+if TYPE_CHECKING:  # torch, datasets and the Hub client load after the arguments are parsed
+    from modeling_ttm import TTMForPrediction
 
 SCRIPTS = Path(__file__).resolve().parent
 # name: (file in bokeh_sampledata/_data, timestamp column, target column, resample)
@@ -53,7 +54,7 @@ def zero_shot(model: TTMForPrediction) -> dict[str, dict]:
     root = forecast.demo_csv_path().parent
     reports = {}
     for name, (file, timestamp, target, resample) in HELD_OUT.items():
-        series = forecast.read_series(root / file, timestamp, [target], resample=resample)
+        series = forecast.read_series(root / file, timestamp, [target], freq=resample, resample=True)
         frame = next(iter(series.values()))
         config = model.config
         freq = resample or forecast.forecast_window(frame.iloc[-config.context_length :], 1)[1]
@@ -85,7 +86,7 @@ def zero_shot_table(reports: dict[str, dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = FlagParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="output_dir of scripts/pretrain.py")
     parser.add_argument("--corpus", type=Path, required=True, help="the corpus it was trained on (save_to_disk)")
     parser.add_argument("--output", type=Path, required=True, help="checkpoint directory to write")
@@ -98,6 +99,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--budget", default="", help="a sentence on the compute budget, for the card")
     args = parser.parse_args(argv)
+    from datasets import load_from_disk
+
+    from modeling_ttm import TTMForPrediction
+    from ttm_hub import DataSource, EvalRecord, Evaluation, TrainingInfo, build_model_card
 
     model = TTMForPrediction.from_pretrained(args.run).eval()
     args.output.mkdir(parents=True, exist_ok=True)

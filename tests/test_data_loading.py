@@ -294,3 +294,57 @@ def test_fewshot_keeps_the_latest_targets_and_their_context(stacked_csv: Path) -
 def test_schema_of_a_dataset_from_elsewhere() -> None:
     dataset = Dataset.from_dict({"target": [[[1.0, 2.0], [3.0, 4.0]]], "start": ["2024-01-01"], "freq": ["h"]})
     assert series_schema(dataset).target_columns == ["target_0", "target_1"]
+
+
+@pytest.mark.parametrize(
+    ("freq", "periods", "holes"),
+    [
+        ("MS", 526, 10),  # monthly, like the CO2 record with 10 of 526 months missing
+        ("ME", 120, 6),
+        ("QS-JAN", 60, 4),
+        ("W-SUN", 300, 12),
+        ("W-WED", 200, 8),
+        ("B", 400, 20),  # business days with holidays
+        ("D", 400, 20),
+        ("15min", 500, 25),
+    ],
+)
+def test_missing_timestamps_become_missing_values_on_the_inferred_grid(
+    tmp_path: Path, freq: str, periods: int, holes: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    grid = pd.date_range("1958-03-01" if freq != "15min" else "2024-01-01", periods=periods, freq=freq)
+    missing = np.sort(np.random.default_rng(periods).choice(np.arange(2, periods - 2), holes, replace=False))
+    missing[-3:] = missing[-3] + np.arange(3)  # one gap of three steps, the longest
+    values = np.arange(periods, dtype=float)
+    frame = pd.DataFrame({"date": grid, "co2": values}).drop(index=missing)
+
+    dataset = load_series(write_csv(tmp_path / "holes.csv", frame))
+
+    target = np.asarray(dataset[0]["target"], dtype=float)
+    inferred = pd.date_range(pd.Timestamp(dataset[0]["start"]), periods=len(target), freq=dataset[0]["freq"])
+    pd.testing.assert_index_equal(inferred, grid, exact=False, check_names=False)  # QS-JAN is inferred as QS-OCT
+    np.testing.assert_array_equal(np.flatnonzero(np.isnan(target)), missing)
+    np.testing.assert_array_equal(target[~np.isnan(target)], np.delete(values, missing))
+    report = [r.getMessage() for r in caplog.records if "missing" in r.getMessage()]
+    assert len(report) == 1, report  # one line for the whole file
+    first, last = grid[missing[-3]], grid[missing[-1]]
+    assert f"{holes} of {periods} timestamps" in report[0]
+    assert f"longest gap: 3 steps, {first} .. {last}" in report[0]
+
+
+def test_gaps_in_several_series_are_reported_in_one_line(stacked_csv: Path, caplog: pytest.LogCaptureFixture) -> None:
+    load_series(stacked_csv, id_column="store")
+    lines = [r.getMessage() for r in caplog.records if "missing" in r.getMessage()]
+    assert len(lines) == 1
+    assert "1 of 50 timestamps on the D grid are missing in 1 of 2 series (longest gap of series 'B'" in lines[0]
+
+
+def test_truly_irregular_timestamps_are_refused_with_the_flag_that_fixes_them(tmp_path: Path) -> None:
+    seconds = np.sort(np.random.default_rng(0).uniform(0, 90 * 86_400, 300))
+    times = pd.Timestamp("2024-01-01") + pd.to_timedelta(seconds.round(), unit="s")
+    path = write_csv(tmp_path / "irregular.csv", pd.DataFrame({"time": times, "y": np.arange(300.0)}))
+
+    with pytest.raises(ValueError, match="irregular: no frequency fits most of them.*`resample=True` with a `freq`"):
+        load_series(path)
+    daily = load_series(path, freq="D", resample=True)
+    assert daily[0]["freq"] == "D" and len(daily[0]["target"]) == 90

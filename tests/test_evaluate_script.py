@@ -189,7 +189,7 @@ def test_bad_arguments_fail_with_a_clear_message(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     input_bytes = hourly_csv.read_bytes()
-    monkeypatch.chdir(tmp_path)  # the default --output is ./evaluation.json
+    monkeypatch.chdir(tmp_path)  # the default --output is outputs/evaluation.json
     paths = {"input": hourly_csv, "missing": tmp_path / "missing"}
     defaults = ["--model", str(checkpoints["two"]), "--input", str(hourly_csv), "--target-columns", "daily", "load"]
 
@@ -199,7 +199,7 @@ def test_bad_arguments_fail_with_a_clear_message(
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert hourly_csv.read_bytes() == input_bytes
-    assert not (tmp_path / "evaluation.json").exists()
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_channel_mismatch_names_the_column_arguments(

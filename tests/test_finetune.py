@@ -162,21 +162,30 @@ def refusals(tmp_path: Path) -> list[tuple[list[str], str]]:
     frame.to_csv(with_sites, index=False)
     sites = ["--data_path", str(with_sites), "--id_column", "id", "--static_categorical_columns", "site"]
     return [
-        (["--data_path", data, "--target_columns", "temprature"], "`target_columns`: no column 'temprature'"),
-        (["--data_path", data, "--context_length", "64"], "`context_length`: .* reads context_length=32"),
-        (["--data_path", data, "--prediction_length", "16"], "`prediction_length`: .* at most 8 steps"),
+        (["--data_path", data, "--target_columns", "temprature"], "--target_columns: no column 'temprature'"),
+        (["--data_path", data, "--context_length", "64"], "--context_length: .* reads context_length=32"),
+        (["--data_path", data, "--prediction_length", "16"], "--prediction_length: .* at most 8 steps"),
         (["--data_path", str(short_csv(tmp_path, 45))], "fewer than one window of context_length"),
         (["--data_path", data, "--model_name_or_path", str(mixing)], "weights for 3 channels .* the data has 1"),
-        (["--data_path", data, "--model_name_or_path", str(tmp_path / "nothing")], "`model_name_or_path`: cannot"),
+        (
+            ["--data_path", data, "--model_name_or_path", str(tmp_path / "nothing")],
+            "--model_name_or_path: directory .*nothing does not exist",
+        ),
         ([*sites, "--model_name_or_path", str(categories)], "embedding_layers.0.weight: \\[3, 8\\] vs \\[2, 8\\]"),
-        ([*sites, "--decoder_mode", "common_channel"], "`decoder_mode`: static categorical columns need"),
-        (["--data_path", data, "--remove_unused_columns", "true"], "`remove_unused_columns` must be False"),
-        (["--data_path", data, "--validation_fraction", "0"], "`validation_fraction` is 0"),
-        (["--data_path", data, "--fewshot_fraction", "0"], "`fewshot_fraction` must be in"),
-        (["--data_path", data, "--freq", "15minutes"], "`freq`: unknown frequency '15minutes'"),
-        (["--data_path", data, "--eval_stride", "0"], "`eval_stride` must be positive"),
+        ([*sites, "--decoder_mode", "common_channel"], "--decoder_mode: static categorical columns need"),
+        (["--data_path", data, "--remove_unused_columns", "true"], "--remove_unused_columns must be False"),
+        (["--data_path", data, "--validation_fraction", "0", "--eval_strategy", "epoch"], "--validation_fraction is 0"),
+        (["--data_path", data, "--fewshot_fraction", "0"], "--fewshot_fraction must be in"),
+        (["--data_path", data, "--freq", "15minutes"], "--freq: unknown frequency '15minutes'"),
+        (["--data_path", data, "--eval_stride", "0"], "--eval_stride must be positive"),
         (["--data_path", str(tmp_path / "missing.csv")], "does not exist"),
-        (["--data_path", data, "--eval_strategy", "no"], "load_best_model_at_end"),  # TrainingArguments' own check
+        (["--data-path", data, "--target-columns", "temprature"], "--target-columns: no column 'temprature'"),
+        (["--data_path", data, "--metric_for_best_model", "mse"], "--metric_for_best_model: .* only the loss"),
+        (
+            ["--data_path", data, "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "true"],
+            "--load_best_model_at_end needs evaluation",
+        ),
+        (["--data_path", data, "--model_name_or_path", "./missing-dir"], "directory ./missing-dir does not exist"),
     ]
 
 
@@ -187,6 +196,40 @@ def test_bad_arguments_stop_before_training(tiny_checkpoint: Path, tmp_path: Pat
         with pytest.raises(SystemExit, match=message):
             finetune.main(argv)
         assert not output.exists(), f"{arguments} started training"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["--eval_strategy", "no"], {"eval": "no", "save": "epoch", "best": False, "files": {"test_results.json"}}),
+        (
+            ["--validation_fraction", "0"],
+            {"eval": "no", "save": "epoch", "best": False, "files": {"test_results.json"}},
+        ),
+        (["--eval-strategy", "steps", "--eval-steps", "1"], {"eval": "steps", "save": "steps", "best": True}),
+        (["--save_strategy", "no"], {"eval": "epoch", "save": "no", "best": False, "files": {"eval_results.json"}}),
+    ],
+)
+def test_trainer_defaults_follow_the_evaluation_and_checkpoint_choices(
+    tiny_checkpoint: Path, tmp_path: Path, arguments: list[str], expected: dict
+) -> None:
+    """Choices the README offers train without further flags: checkpoints follow the evaluation strategy, and the
+    best model is kept only when there is evaluation and checkpoints to keep it from (early stopping likewise)."""
+    output = tmp_path / "out"
+    trainer = finetune.main(
+        ["--model_name_or_path", str(tiny_checkpoint), "--data_path", str(short_csv(tmp_path))]
+        + ["--output_dir", str(output), "--max_steps", "2", *FAST, *arguments]
+    )
+    args = trainer.args
+    assert (args.eval_strategy, args.save_strategy, args.load_best_model_at_end) == (
+        expected["eval"],
+        expected["save"],
+        expected["best"],
+    )
+    assert trainer.state.global_step == 2
+    assert expected.get("files", set()) | {"train_results.json", "model.safetensors"} <= set(os.listdir(output))
+    if expected["save"] == "steps":
+        assert (output / "checkpoint-2").is_dir() and trainer.state.best_metric is not None
 
 
 def test_two_processes_under_accelerate_launch(tiny_checkpoint: Path, tmp_path: Path) -> None:

@@ -341,9 +341,9 @@ def test_finetune_refuses_unknown_flags_and_outputs_that_overwrite_inputs(tiny_c
     before = digest(tiny_checkpoint), digest(data)
     for extra, message in (
         (["--output_dir", str(tmp_path / "out"), "--no_such_flag", "1"], "not used by the HfArgumentParser"),
-        (["--output_dir", str(tiny_checkpoint)], "`output_dir`: .* would overwrite the input"),
-        (["--output_dir", str(data)], "`output_dir`: .* would overwrite the input"),
-        (["--output_dir", str(blocker / "out")], "`output_dir`: cannot create or write"),
+        (["--output_dir", str(tiny_checkpoint)], "--output_dir: .* would overwrite the input"),
+        (["--output_dir", str(data)], "--output_dir: .* would overwrite the input"),
+        (["--output_dir", str(blocker / "out")], "--output_dir: cannot create or write"),
     ):
         with pytest.raises(SystemExit, match=message):
             finetune.main(base + extra)

@@ -150,7 +150,7 @@ def test_resuming_refuses_an_incomplete_checkpoint(setup: tuple[Path, Path], tmp
     (output / "checkpoint-3").mkdir(parents=True)
     (output / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3, "log_hist')  # cut mid-write
     for resume in ("last", str(output / "checkpoint-3")):
-        with pytest.raises(SystemExit, match="`resume_from_checkpoint`: .*complete checkpoint"):
+        with pytest.raises(SystemExit, match="--resume_from_checkpoint: .*complete checkpoint"):
             finetune.main([*arguments(setup, output), "--resume_from_checkpoint", resume])
 
 

@@ -11,11 +11,34 @@ collator = ForecastWindowCollator.from_config(model.config)  # Trainer(..., data
 ```
 """
 
-from .collator import ForecastWindowCollator
-from .frequency import freq_token, parse_freq, seasonal_period
-from .loading import LOAD_OPTIONS, SeriesSchema, load_series, read_table, series_from_frame, series_schema
-from .splits import chronological_split, fewshot_subset, series_lengths, slice_series, split_starts
-from .windows import EvalWindows, SeriesStore, TrainWindows, extract_windows
+import importlib
+
+# Public names and their submodules, imported on first use: `ttm_data.cli` (the scripts' argument parsing) must not
+# pull in pandas, datasets or torch.
+_EXPORTS = {
+    "ForecastWindowCollator": "collator",
+    **dict.fromkeys(["freq_token", "parse_freq", "seasonal_period"], "frequency"),
+    **dict.fromkeys(
+        ["LOAD_OPTIONS", "SeriesSchema", "load_series", "read_table", "series_from_frame", "series_schema"], "loading"
+    ),
+    **dict.fromkeys(
+        ["chronological_split", "fewshot_subset", "series_lengths", "slice_series", "split_starts"], "splits"
+    ),
+    **dict.fromkeys(["EvalWindows", "SeriesStore", "TrainWindows", "extract_windows"], "windows"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "LOAD_OPTIONS",

@@ -24,9 +24,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Dataset, DatasetInfo, Features, List, Value
-from pandas.tseries.offsets import BaseOffset, Day
+from pandas.tseries.offsets import BaseOffset
 
-from .frequency import fixed_step, parse_freq
+from .frequency import MOST, grid_positions, infer_offset, parse_freq
 
 logger = logging.getLogger(__name__)
 
@@ -205,13 +205,13 @@ def _series(
     _check_static(work, names, schema.static_categorical_columns, source)
     offset = parse_freq(freq) if freq is not None else None
     if resample:
-        offset = offset or _infer_offset(work.sort_values(["__series", "__time"]), names)
+        offset = offset or _infer_offset(work.sort_values(["__series", "__time"]), names, True, source)
         work = _resample(work, offset, channels, schema.static_categorical_columns)
     else:
         _check_order(work, names, schema, head, source)
         if not work["__series"].is_monotonic_increasing:  # interleaved series
             work = work.sort_values("__series", kind="stable")
-        offset = offset or _infer_offset(work, names)
+        offset = offset or _infer_offset(work, names, False, source)
     return _build_dataset(work, names, offset, schema, source)
 
 
@@ -390,7 +390,11 @@ def _parse_timestamps(values: pd.Series, column: str, source: str, first_row: in
             "(e.g. '2024-01-31 12:00') or name another column"
         )
     try:
-        parsed = pd.to_datetime(values)
+        with warnings.catch_warnings():  # pandas 2.x warns, then returns objects, for several UTC offsets
+            warnings.simplefilter("ignore", FutureWarning)
+            parsed = pd.to_datetime(values)
+        if not pd.api.types.is_datetime64_any_dtype(parsed):
+            raise ValueError("mixed time zones")
     except (ValueError, TypeError, OverflowError) as error:
         try:  # timestamps with several UTC offsets (daylight saving time) parse as UTC
             parsed = pd.to_datetime(values, utc=True)
@@ -500,57 +504,35 @@ def _grouped_and_increasing(work: pd.DataFrame) -> bool:
     return bool((steps >= 0).all() and ((np.diff(times) > 0) | (steps != 0)).all())
 
 
-def _infer_offset(work: pd.DataFrame, names: pd.Index) -> BaseOffset:
-    """The frequency of the longest series (rows sorted by series and time): pandas' inference, else the most common
-    step."""
+def _infer_offset(work: pd.DataFrame, names: pd.Index, resample: bool, source: str) -> BaseOffset:
+    """The frequency of the longest series (rows sorted by series and time), holes allowed (see `infer_offset`).
+
+    Without `resample`, data that no grid fits for most timestamps are refused as irregular.
+    """
     codes = work["__series"].to_numpy()
     longest = int(np.bincount(codes).argmax())
     begin, end = np.searchsorted(codes, [longest, longest + 1])
     times = pd.DatetimeIndex(work["__time"].iloc[begin:end])
-    repeated = np.diff(times.asi8) == 0
-    if repeated.any():
-        times = times[np.r_[True, ~repeated]]
-    if len(times) < 2:
+    repeated = np.diff(times.asi8) == 0  # rows that `resample` will average
+    offset, share = infer_offset(times[np.r_[True, ~repeated]] if repeated.any() else times)
+    if offset is None:
         raise ValueError(
             f"`freq`: cannot infer the frequency from {len(times)} timestamp(s) (series {names[longest]!r}); pass "
             "`freq`, e.g. 'h' or 'D'"
         )
-    inferred = pd.DatetimeIndex(times, freq="infer").freq if len(times) >= 3 else None
-    if inferred is not None:
-        return inferred
-    step = pd.Series(times).diff().dropna().mode().iloc[0]
-    day = pd.Timedelta(days=1)
-    if step % day != pd.Timedelta(0):
-        return parse_freq(pd.tseries.frequencies.to_offset(step).freqstr)
-    days = step // day
-    if days == 7:
-        return parse_freq("W-" + times[0].day_name()[:3].upper())
-    if days == 1 and (times.day_of_week < 5).all() and times[-1] - times[0] >= 7 * day:
-        return parse_freq("B")
-    return parse_freq(f"{days}D")
+    if share <= MOST and not resample:
+        raise ValueError(
+            f"`timestamp_column`: the timestamps of {source} are irregular: no frequency fits most of them (the best, "
+            f"{offset.freqstr}, fits {share:.0%}). Pass `resample=True` with a `freq` such as 'h' or 'D' to average "
+            "them into periods"
+        )
+    return offset
 
 
 def _resample(work: pd.DataFrame, offset: BaseOffset, channels: list[str], static: list[str]) -> pd.DataFrame:
     aggregations = {**{c: "mean" for c in channels}, **{c: "first" for c in static}}
     grouped = work.groupby(["__series", pd.Grouper(key="__time", freq=offset)], sort=True).agg(aggregations)
     return grouped.reset_index()
-
-
-def _grid_positions(times: pd.DatetimeIndex, offset: BaseOffset) -> np.ndarray:
-    """Position of every timestamp on the grid of `offset` that starts at the first one; -1 when off the grid."""
-    step = fixed_step(offset)
-    if step is not None:
-        if isinstance(offset, Day) and times.tz is not None:
-            times = times.tz_localize(None)  # calendar days: compare wall-clock times across daylight saving changes
-        positions = np.empty(len(times), dtype=np.int64)
-        for begin in range(0, len(times), _CHUNK_ROWS):  # a chunk at a time, to keep the temporary arrays small
-            elapsed = times[begin : begin + _CHUNK_ROWS] - times[0]
-            positions[begin : begin + _CHUNK_ROWS] = np.where(elapsed % step == pd.Timedelta(0), elapsed // step, -1)
-        return positions
-    grid = pd.date_range(times[0], times[-1], freq=offset)
-    if len(grid) == 0 or grid[0] != times[0]:
-        return np.full(len(times), -1, dtype=np.int64)
-    return grid.get_indexer(times).astype(np.int64, copy=False)
 
 
 def _arrow_timezone(tz: datetime.tzinfo) -> str:
@@ -562,9 +544,10 @@ def _arrow_timezone(tz: datetime.tzinfo) -> str:
 
 def _grid(
     times: pd.DatetimeIndex, columns: list[np.ndarray], offset: BaseOffset, name: str, named: bool, source: str
-) -> np.ndarray:
-    """The channels x steps grid of the rows of one series: NaN where no row falls (a gap)."""
-    positions = _grid_positions(times, offset)
+) -> tuple[np.ndarray, np.ndarray]:
+    """The channels x steps grid of the rows of one series, NaN where no row falls (a gap), and the grid positions of
+    the rows."""
+    positions = grid_positions(times, offset, _CHUNK_ROWS)
     if (positions < 0).any():
         where = f" (series {name!r})" if named else ""
         raise ValueError(
@@ -578,19 +561,52 @@ def _grid(
             f"`freq`: at frequency {offset.freqstr} series {name!r} of {source} would span {length} steps but has "
             f"only {len(times)} timestamps; pass the right `freq`"
         )
-    if length > len(times):
-        logger.warning(
-            "%s, series %r: %d of %d %s timestamps are missing; they are marked unobserved",
-            source,
-            name,
-            length - len(times),
-            length,
-            offset.freqstr,
-        )
     grid = np.full((len(columns), length), np.nan, dtype=np.float32)
     for channel, column in zip(grid, columns, strict=True):
         channel[positions] = column
-    return grid
+    return grid, positions
+
+
+class _Gaps:
+    """Missing timestamps over all series, reported in one line: how many, and where the longest gap is."""
+
+    def __init__(self, offset: BaseOffset) -> None:
+        self.offset, self.missing, self.steps, self.series = offset, 0, 0, 0
+        self.longest: tuple[int, pd.Timestamp, str] | None = None  # (steps, first missing timestamp, series)
+
+    def add(self, times: pd.DatetimeIndex, positions: np.ndarray, name: str) -> None:
+        length = int(positions[-1]) + 1
+        self.steps += length
+        if length == len(times):
+            return
+        self.missing += length - len(times)
+        self.series += 1
+        jumps = np.diff(positions)
+        widest = int(np.argmax(jumps))
+        if self.longest is None or jumps[widest] - 1 > self.longest[0]:
+            self.longest = (int(jumps[widest]) - 1, times[widest] + self.offset, name)
+
+    def report(self, source: str, num_series: int, named: bool) -> None:
+        if self.longest is None:
+            return
+        steps, first, name = self.longest
+        last = first + (steps - 1) * self.offset
+        where = f" of series {name!r}" if named else ""
+        in_series = f" in {self.series} of {num_series} series" if named else ""
+        logger.warning(
+            "%s: %d of %d timestamps on the %s grid are missing%s (longest gap%s: %d step%s, %s .. %s); they are "
+            "missing values (NaN)",
+            source,
+            self.missing,
+            self.steps,
+            self.offset.freqstr,
+            in_series,
+            where,
+            steps,
+            "s" if steps > 1 else "",
+            first,
+            last,
+        )
 
 
 def _build_dataset(
@@ -605,9 +621,11 @@ def _build_dataset(
     category_codes = [work[c].to_numpy() for c in schema.static_categorical_columns]
 
     rows: dict[str, list] = {"target": [], "start": [], "freq": []}
+    gaps = _Gaps(offset)
     for series, (begin, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
         segment = [column[begin:end] for column in values]
-        grid = _grid(times[begin:end], segment, offset, names[series], bool(schema.id_column), source)
+        grid, positions = _grid(times[begin:end], segment, offset, names[series], bool(schema.id_column), source)
+        gaps.add(times[begin:end], positions, names[series])
         rows["target"].append(grid[0] if num_targets == 1 else grid[:num_targets])
         rows["start"].append(times[begin])
         rows["freq"].append(offset.freqstr)
@@ -617,6 +635,7 @@ def _build_dataset(
             rows.setdefault("feat_dynamic_real", []).append(grid[num_targets:])
         if schema.static_categorical_columns:
             rows.setdefault("feat_static_cat", []).append([int(c[begin]) for c in category_codes])
+    gaps.report(source, len(names), bool(schema.id_column))
 
     float_list = List(Value("float32"))
     tz = f", tz={_arrow_timezone(times.tz)}" if times.tz is not None else ""

@@ -1,0 +1,203 @@
+"""The scripts' shared command-line dialect (ttm_data.cli): both flag spellings, errors in the user's words, light
+imports before the arguments are checked, and forecast.py's data path (gaps on calendar grids, --backtest context)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from script_loader import load_script
+
+from ttm_data.cli import FlagParser, in_user_words, model_source_error
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = sorted(path.stem for path in (ROOT / "scripts").glob("*.py"))
+# Scripts whose module imports nothing heavy: torch, transformers, pandas and datasets load after the arguments.
+LIGHT = ["convert_granite_checkpoint", "benchmark_collator", "evaluate", "finetune", "forecast", "push_to_hub"]
+LIGHT.append("ship_checkpoint")
+HEAVY = ("torch", "transformers", "pandas", "datasets", "matplotlib")
+
+
+def python(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def parser() -> FlagParser:
+    parser = FlagParser(prog="tool")
+    parser.add_argument("--timestamp-column")
+    parser.add_argument("--target-columns", nargs="+")
+    parser.add_argument("--resample", action="store_true")
+    return parser
+
+
+def test_both_spellings_of_a_flag_are_the_same_flag() -> None:
+    for argv in (
+        ["--timestamp_column", "day", "--target_columns", "a", "b", "--resample"],
+        ["--timestamp-column=day", "--target-columns", "a", "b", "--resample"],
+        ["--timestamp_column=day", "--target-columns", "a", "b", "--resample"],
+    ):
+        args = parser().parse_args(argv)
+        assert (args.timestamp_column, args.target_columns, args.resample) == ("day", ["a", "b"], True)
+    assert parser().parse_args(["--target-columns", "x_y", "a-b"]).target_columns == ["x_y", "a-b"]  # values kept
+
+
+def test_errors_name_flags_as_the_user_typed_them(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--target_columns", "a", "--timestamp_column"])
+    assert "argument --timestamp_column: expected one argument" in capsys.readouterr().err
+    options = parser()._option_string_actions
+    message = "`target_columns`: no column 'lod'; pass `resample=True` or fix `timestamp_column` (`other_thing`)"
+    assert in_user_words(message, options, ["--target_columns", "lod"]) == (
+        "--target_columns: no column 'lod'; pass --resample or fix --timestamp_column (`other_thing`)"
+    )
+    assert in_user_words(message, options, ["--target-columns", "lod"]).startswith("--target-columns: no column")
+    assert "pass --resample or fix --timestamp-column" in in_user_words(message, options, [])  # the declared form
+
+
+def test_model_sources_are_checked_before_anything_loads(tmp_path: Path) -> None:
+    assert model_source_error(str(tmp_path)) is None
+    assert model_source_error("ibm-granite/granite-timeseries-ttm-r2") is None
+    assert "directory ./missing-dir does not exist" in model_source_error("./missing-dir")
+    assert "checkpoints/ttm-r2-512-96-offline" in model_source_error("./missing-dir")
+    assert "not an existing directory nor a Hub id" in model_source_error("my-ttm")
+    (tmp_path / "model.bin").write_bytes(b"")
+    assert "is a file" in model_source_error(str(tmp_path / "model.bin"), "--model_name_or_path")
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_importing_a_script_loads_no_heavy_module(name: str) -> None:
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); from script_loader import load_script; "
+        f"load_script({name!r}); print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    result = python("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_script_answers_help(name: str) -> None:
+    result = python(str(ROOT / "scripts" / f"{name}.py"), "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:") and "--help" in result.stdout
+
+
+@pytest.fixture
+def monthly_with_holes(tmp_path: Path) -> Path:
+    """Monthly CO2-like data, 10 of 120 months missing."""
+    months = pd.date_range("2010-01-01", periods=120, freq="MS")
+    values = 350 + 0.1 * np.arange(120) + 3 * np.sin(2 * np.pi * np.arange(120) / 12)
+    frame = pd.DataFrame({"month": months, "co2": values}).drop(index=[5, 17, 40, 41, 42, 77, 90, 100, 101, 110])
+    path = tmp_path / "co2.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_forecast_fills_calendar_gaps_and_continues_the_grid(
+    tiny_checkpoint: Path, monthly_with_holes: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    output = tmp_path / "co2_forecast.csv"
+    load_script("forecast").main(
+        ["--input", str(monthly_with_holes), "--model", str(tiny_checkpoint), "--target_columns", "co2"]
+        + ["--output", str(output), "--max_plots", "0"]
+    )
+    forecast = pd.read_csv(output, parse_dates=["month"])
+    expected = pd.date_range("2020-01-01", periods=8, freq="MS")  # the tiny checkpoint forecasts 8 steps
+    pd.testing.assert_index_equal(pd.DatetimeIndex(forecast["month"]), expected, check_names=False)
+    assert np.isfinite(forecast["co2"]).all()
+    assert "10 of 120 timestamps on the MS grid are missing (longest gap: 3 steps, 2013-05-01" in caplog.text
+
+
+def test_forecast_backtest_reads_context_length_steps(
+    tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """38 daily steps: too short for the checkpoint's 32 + 8, two windows for --context-length 16 + --horizon 8."""
+    days = pd.date_range("2024-01-01", periods=38, freq="D")
+    path = tmp_path / "short.csv"
+    pd.DataFrame({"day": days, "y": np.sin(np.arange(38) / 3)}).to_csv(path, index=False)
+    common = ["--input", str(path), "--model", str(tiny_checkpoint), "--backtest", "--output", str(tmp_path / "f.csv")]
+
+    load_script("forecast").main([*common, "--context-length", "16", "--horizon", "8", "--max-plots", "0"])
+    assert "zero-shot backtest: 2 rolling windows of 8 steps" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        load_script("forecast").main([*common, "--context_length", "32", "--horizon", "8"])
+    assert "--backtest: no series has --context_length + --horizon = 32 + 8 steps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "./missing-dir"], "--model: directory ./missing-dir does not exist"),
+        (["--model", "ibm-granite/granite-timeseries-ttm-r2"], "checkpoints/ttm-r2-512-96-offline"),
+        (["--timestamp_column", "nope"], "--timestamp_column: no column 'nope'"),
+        (["--target-columns", "nope"], "--target-columns: no column 'nope'"),
+        (["--freq", "fortnightly"], "--freq: unknown frequency 'fortnightly'"),
+    ],
+)
+def test_forecast_errors_in_the_users_words(
+    monthly_with_holes: Path,
+    tmp_path: Path,
+    args: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # as on a machine without network, for this test only
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(SystemExit) as stop:
+        load_script("forecast").main(["--input", str(monthly_with_holes), "--output", str(tmp_path / "f.csv"), *args])
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_irregular_timestamps_are_refused_with_the_resample_flag(
+    tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    seconds = np.sort(np.random.default_rng(1).uniform(0, 60 * 86_400, 200)).round()
+    path = tmp_path / "irregular.csv"
+    frame = pd.DataFrame({"t": pd.Timestamp("2024-01-01") + pd.to_timedelta(seconds, unit="s"), "y": np.ones(200)})
+    frame.to_csv(path, index=False)
+    with pytest.raises(SystemExit):
+        load_script("evaluate").main(
+            ["--model", str(tiny_checkpoint), "--input", str(path), "--output", str(path) + ".json"]
+        )
+    err = capsys.readouterr().err
+    assert "irregular: no frequency fits most of them" in err and "Pass --resample with a --freq" in err
+
+
+def test_evaluate_takes_underscored_flags(tmp_path: Path, monthly_with_holes: Path) -> None:
+    from tiny import tiny_config
+
+    from modeling_ttm import TTMForPrediction
+
+    TTMForPrediction(tiny_config(num_input_channels=1)).save_pretrained(tmp_path / "model")
+    output = tmp_path / "report.json"
+    load_script("evaluate").main(
+        ["--model", str(tmp_path / "model"), "--input", str(monthly_with_holes), "--timestamp_column", "month"]
+        + ["--target_columns", "co2", "--test_fraction", "0.3", "--seasonal_period", "12", "--output", str(output)]
+    )
+    report = json.loads(output.read_text())
+    assert (report["freq"], report["seasonal_period"], report["num_windows"]) == ("MS", 12, 29)
+
+
+def test_an_unreachable_hub_switches_to_offline_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub.constants
+
+    from ttm_data.cli import hub_offline
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens, refused at once
+    assert hub_offline(timeout=5) is True
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and huggingface_hub.constants.is_offline_mode()
