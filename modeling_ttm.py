@@ -830,26 +830,26 @@ class TTMForPrediction(TTMPreTrainedModel):
 
         inputs = (freq_token, categories, future_values)
         if config.decompose:
-            output = self.decomposed(scaled, inputs, target, target_observed, loc, scale, values.dtype)
+            fields = self.decomposed(scaled, inputs, target, target_observed, loc, scale, values.dtype)
         else:
             hidden_states = [] if (output_hidden_states or config.output_hidden_states) else None
             result = self.forecast(values, scaled, *inputs, hidden_states)
             prediction, quantiles = unscale(result.point), unscale(result.quantiles)
             use_loss = target is not None and (config.loss is not None or quantiles is not None)
-            output = TTMForPredictionOutput(
-                loss=forecast_loss(config, prediction, quantiles, target, target_observed) if use_loss else None,
-                prediction_outputs=prediction,
-                backbone_hidden_state=batch_major(result.hidden),
-                decoder_hidden_state=batch_major(result.decoded),
-                hidden_states=None if hidden_states is None else tuple(hidden_states),
-                quantile_outputs=quantiles,
-            )
-        output.loc, output.scale = loc.to(values.dtype), scale.to(values.dtype)
-        output.input_data, output.forecast_groundtruth = values, target
+            fields = {
+                "loss": forecast_loss(config, prediction, quantiles, target, target_observed) if use_loss else None,
+                "prediction_outputs": prediction,
+                "backbone_hidden_state": batch_major(result.hidden),
+                "decoder_hidden_state": batch_major(result.decoded),
+                "hidden_states": None if hidden_states is None else tuple(hidden_states),
+                "quantile_outputs": quantiles,
+            }
         if config.light_mode:
-            output = TTMForPredictionOutput(
-                loss=output.loss, prediction_outputs=output.prediction_outputs, quantile_outputs=output.quantile_outputs
-            )
+            fields = {name: fields[name] for name in ("loss", "prediction_outputs", "quantile_outputs")}
+        else:
+            fields.update(loc=loc.to(values.dtype), scale=scale.to(values.dtype), input_data=values)
+            fields["forecast_groundtruth"] = target
+        output = TTMForPredictionOutput(**fields)  # the fields come out in the class's order
         return_dict = return_dict if return_dict is not None else config.return_dict
         return output if return_dict else output.to_tuple()
 
@@ -880,9 +880,9 @@ class TTMForPrediction(TTMPreTrainedModel):
         loc: torch.Tensor,
         scale: torch.Tensor,
         dtype: torch.dtype,
-    ) -> TTMForPredictionOutput:
-        """Forecast of a decomposed model: the trend forecaster reads the scaled context, the residual forecaster the
-        last `residual_context_length` steps of the context minus its trend; the forecast is their sum."""
+    ) -> dict[str, torch.Tensor | None]:
+        """Output fields of a decomposed model: the trend forecaster reads the scaled context, the residual forecaster
+        the last `residual_context_length` steps of the context minus its trend; the forecast is their sum."""
         config = self.config
         with torch.no_grad():
             trend = robust_trend(scaled)
@@ -912,17 +912,17 @@ class TTMForPrediction(TTMPreTrainedModel):
         def unscale(x: torch.Tensor | None, shift: bool = True) -> torch.Tensor | None:
             return to_input_units(x, loc, scale, dtype, shift)
 
-        return TTMForPredictionOutput(
-            loss=loss,
-            prediction_outputs=unscale(point),
-            quantile_outputs=unscale(quantiles),
-            trend_prediction_outputs=unscale(trend_part.point),
-            residual_prediction_outputs=unscale(residual_part.point, shift=False),
-            trend_input=unscale(trend),
-            residual_input=unscale(residual, shift=False),
-            trend_quantile_outputs=unscale(trend_part.quantiles),
-            residual_quantile_outputs=unscale(residual_part.quantiles, shift=False),
-        )
+        return {
+            "loss": loss,
+            "prediction_outputs": unscale(point),
+            "quantile_outputs": unscale(quantiles),
+            "trend_prediction_outputs": unscale(trend_part.point),
+            "residual_prediction_outputs": unscale(residual_part.point, shift=False),
+            "trend_input": unscale(trend),
+            "residual_input": unscale(residual, shift=False),
+            "trend_quantile_outputs": unscale(trend_part.quantiles),
+            "residual_quantile_outputs": unscale(residual_part.quantiles, shift=False),
+        }
 
     def decomposed_loss(
         self,

@@ -77,7 +77,17 @@ def test_granite_forward_arguments_and_spellings():
         as_tuple = model(x, y, return_dict=False)
     torch.testing.assert_close(by_position.prediction_outputs, by_name.prediction_outputs)
     # the fields shared with granite-tsfm come first, in its order; the quantiles follow them
-    assert list(by_name.keys())[:3] == ["loss", "prediction_outputs", "backbone_hidden_state"]
+    assert list(by_name.keys()) == [
+        "loss",
+        "prediction_outputs",
+        "backbone_hidden_state",
+        "decoder_hidden_state",
+        "loc",
+        "scale",
+        "input_data",
+        "forecast_groundtruth",
+        "quantile_outputs",
+    ]
     assert torch.equal(as_tuple[1], by_name.prediction_outputs)
     assert torch.equal(as_tuple[2], by_name.backbone_hidden_state)
     assert torch.equal(as_tuple[list(by_name.keys()).index("quantile_outputs")], by_name.quantile_outputs)
