@@ -51,7 +51,7 @@ DEFAULT_OUTPUT = Path("outputs") / "forecast.csv"
 
 def _ibm_repositories() -> set[str]:
     """IBM's Hub repositories that --model selects a variant of (ttm_zoo's table, read without torch)."""
-    from ttm_zoo.selection import IBM_REVISIONS
+    from ttm_zoo.checkpoints import IBM_REVISIONS
 
     return set(IBM_REVISIONS)
 
