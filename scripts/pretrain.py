@@ -59,6 +59,7 @@ from modeling_ttm import TTMForPrediction
 from ttm_data import EvalWindows, ForecastWindowCollator, TrainWindows, chronological_split, parse_freq
 from ttm_data.collator import process_index
 from ttm_data.frequency import fixed_step
+from ttm_data.synthetic import SyntheticWindows
 from ttm_zoo import ARCHITECTURES
 
 matplotlib.use("Agg")
@@ -95,6 +96,10 @@ class DataArguments:
     windows_per_buffer: int = field(default=512, metadata={"help": "Windows drawn from every buffer."})
     shuffle_buffer: int = field(default=256, metadata={"help": "Series shuffle buffer of the stream."})
     min_past: int = field(default=64, metadata={"help": "Fewest observed context points of a window."})
+    synthetic_weight: float = field(
+        default=0.0, metadata={"help": "Share of training windows from synthetic series (ttm_data.synthetic), 0-1."}
+    )
+    synthetic_length: int = field(default=1024, metadata={"help": "Length of every synthetic series."})
 
 
 _DEFAULTS = {
@@ -180,15 +185,13 @@ class CorpusWindows(torch.utils.data.IterableDataset):
                     yield row
             epoch += 1
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        worker = torch.utils.data.get_worker_info()
-        rng = np.random.default_rng([self.seed, process_index(), 0 if worker is None else worker.id])
+    def real_buffers(self, rng: np.random.Generator) -> Iterator[TrainWindows]:
         buffer: list[dict[str, Any]] = []
         for row in self.series(rng):
             buffer.append(row)
             if len(buffer) < self.args.buffer_series:
                 continue
-            windows = TrainWindows(  # seeded from the stream: a resumed run redraws exactly the same windows
+            yield TrainWindows(  # seeded from the stream: a resumed run redraws exactly the same windows
                 Dataset.from_list(buffer, features=_BUFFER_FEATURES),
                 self.prediction_length,
                 self.args.windows_per_buffer,
@@ -196,6 +199,25 @@ class CorpusWindows(torch.utils.data.IterableDataset):
                 seed=int(rng.integers(2**62)),
             )
             buffer = []
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        worker = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, process_index(), 0 if worker is None else worker.id])
+        synthetic = SyntheticWindows(
+            self.prediction_length,
+            seed=int(rng.integers(2**31)),
+            series_per_step=self.args.buffer_series,
+            windows_per_step=self.args.windows_per_buffer,
+            length=self.args.synthetic_length,
+            min_past=self.args.min_past,
+        )
+        real = self.real_buffers(rng)
+        step = 0
+        while True:  # every buffer gives windows_per_buffer windows: --synthetic_weight is the share of windows
+            if rng.random() < self.args.synthetic_weight:
+                windows, step = synthetic.windows(step), step + 1
+            else:
+                windows = next(real)
             for index in rng.permutation(len(windows)):
                 yield windows[int(index)]
 
@@ -234,6 +256,10 @@ def build_model(model_args: ModelArguments, data_args: DataArguments) -> TTMForP
 def training_stream(data_args: DataArguments, seed: int, world_size: int) -> IterableDataset:
     corpora = [open_corpus(path, streaming=True) for path in data_args.corpus]
     corpora = [c.select_columns(["target", "start", "freq"]) for c in corpora]
+    if not 0.0 <= data_args.synthetic_weight <= 1.0:
+        raise ValueError(f"--synthetic_weight: expected a share in [0, 1], got {data_args.synthetic_weight}")
+    if data_args.synthetic_length < data_args.min_past + 1:
+        raise ValueError(f"--synthetic_length: expected more than --min_past {data_args.min_past} steps")
     weights = data_args.corpus_weights
     if weights is not None and len(weights) != len(corpora):
         raise ValueError(f"--corpus_weights: {len(weights)} weights for {len(corpora)} corpora")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from types import ModuleType
@@ -113,3 +114,26 @@ def test_collator_mixes_buffers_and_standardises_windows(pretrain: ModuleType) -
     for values, mask in zip(batch["past_values"], observed, strict=True):
         assert torch.allclose(values[mask].mean(), torch.tensor(0.0), atol=1e-4)
         assert torch.allclose(values[mask].std(unbiased=False), torch.tensor(1.0), atol=1e-3)
+
+
+def window_lengths(pretrain: ModuleType, args: object, count: int) -> np.ndarray:
+    """The longest series of the buffer behind each of the first `count` training windows."""
+    rows = itertools.islice(iter(pretrain.CorpusWindows(pretrain.training_stream(args, 0, 1), 8, args, seed=0)), count)
+    return np.array([row["source"].store.lengths.max() for row in rows])
+
+
+def test_synthetic_windows_are_mixed_in_by_weight(pretrain: ModuleType, tmp_path: Path) -> None:
+    corpus(1).save_to_disk(str(tmp_path / "corpus"))  # series of 80-300 steps, 72-270 after the validation tail
+    settings = dict(corpus=[str(tmp_path / "corpus")], buffer_series=2, windows_per_buffer=4, min_past=8)
+    settings |= dict(synthetic_length=64)
+
+    mixed = window_lengths(pretrain, pretrain.DataArguments(**settings, synthetic_weight=0.5), 400)
+    assert 0.3 < np.mean(mixed == 64) < 0.7  # about half the windows come from 64-step synthetic series
+    assert (window_lengths(pretrain, pretrain.DataArguments(**settings, synthetic_weight=0.0), 200) > 64).all()
+    assert (window_lengths(pretrain, pretrain.DataArguments(**settings, synthetic_weight=1.0), 200) == 64).all()
+    with pytest.raises(ValueError, match="synthetic_weight"):
+        pretrain.training_stream(pretrain.DataArguments(**settings, synthetic_weight=1.5), 0, 1)
+
+    state = run(pretrain, tmp_path / "run", "--corpus", str(tmp_path / "corpus"), "--synthetic_weight", "0.5",
+                "--synthetic_length", "64", "--max_steps", "2")  # fmt: skip
+    assert state["global_step"] == 2
