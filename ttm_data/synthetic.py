@@ -59,6 +59,8 @@ def _kernel_series(rng: np.random.Generator, periods: list[int], length: int) ->
     """A Gaussian-process sample of a random composition of kernels, interpolated to `length` points."""
     points = min(length, _GP_POINTS)
     t = np.linspace(0, 1, points)
+    # a period needs 4 grid points to survive the interpolation; shorter seasons come from the structural family
+    periods = [p for p in periods if p * points >= 4 * length] or [length // 8]
     covariance = None
     for _ in range(rng.integers(1, 6)):
         bank = _kernel_bank(rng, periods, length)
