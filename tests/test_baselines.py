@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny import tiny_config
 
+from ttm_hub.model_card import build_model_card, load_evaluation
 from ttm_metrics import BASELINES, baseline_forecasts, evaluation_report, format_report
 from ttm_metrics import baselines as baselines_module
 
@@ -69,14 +73,6 @@ def test_failed_and_non_finite_fits_are_counted_and_fall_back_to_seasonal_naive(
     np.testing.assert_allclose(result.points["MedianEnsemble"][0], np.median(members, axis=0))  # MSTL left out
 
 
-def test_parallel_fits_equal_the_sequential_ones() -> None:
-    values = histories(windows=8, length=48)[:, :-HORIZON]
-    sequential = baseline_forecasts(values, HORIZON, PERIOD, n_jobs=1)
-    parallel = baseline_forecasts(values, HORIZON, PERIOD, n_jobs=2)
-    for name in BASELINES:
-        np.testing.assert_allclose(parallel.points[name], sequential.points[name])
-
-
 def test_report_section_has_every_baseline_and_the_model_ratio() -> None:
     values = histories()
     contexts, actuals = values[:, :-HORIZON], values[:, -HORIZON:]
@@ -126,3 +122,23 @@ def test_bad_arguments_and_a_missing_statsforecast(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "statsforecast.models", None)  # as if not installed
     with pytest.raises(ImportError, match=r"ttm-hf\[baselines\]"):
         baseline_forecasts(contexts, HORIZON, PERIOD)
+
+
+def test_model_card_shows_the_ratio_to_every_baseline(tmp_path: Path) -> None:
+    values = histories()[..., :1]
+    contexts, actuals = values[:, :-HORIZON], values[:, -HORIZON:]
+    result = baseline_forecasts(contexts, HORIZON, PERIOD, n_jobs=1)
+    report = evaluation_report(actuals + 0.5, actuals, contexts, PERIOD, baselines=result)
+    report |= {"input": "data/sine.csv", "split": "test", "stride": 1, "context_length": 72, "freq": "h"}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+
+    evaluation = load_evaluation(tmp_path / "report.json")
+    card = build_model_card(tiny_config(), "me/ttm", evaluation=evaluation)
+
+    mae = next(record for record in evaluation.results if record.metric == "mae")
+    ratios = dict(mae.baseline_ratios)
+    assert list(ratios) == list(BASELINES)
+    assert ratios["AutoETS"] == pytest.approx(
+        report["baselines"]["metrics"]["original"]["mae"]["AutoETS"]["model_ratio"]
+    )
+    assert f"AutoETS {ratios['AutoETS']:.3f}, AutoTheta {ratios['AutoTheta']:.3f}" in card.text
