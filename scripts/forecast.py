@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from configuration_ttm import TTMConfig
 from modeling_ttm import TTMForPrediction
 from ttm_data import freq_token, read_table, seasonal_period
-from ttm_metrics import evaluation_report, format_report
+from ttm_metrics import baseline_forecasts, evaluation_report, format_report
 from ttm_zoo import IBM_REVISIONS, local_variants, parse_variant, select_variant
 
 matplotlib.use("Agg")
@@ -212,11 +212,17 @@ def context_array(windows: list[pd.DataFrame], context_length: int) -> np.ndarra
 
 
 def backtest(
-    model: TTMForPrediction, series: dict[str, pd.DataFrame], context_length: int, horizon: int, freq: str
+    model: TTMForPrediction,
+    series: dict[str, pd.DataFrame],
+    context_length: int,
+    horizon: int,
+    freq: str,
+    baselines: bool = False,
 ) -> dict:
     """Zero-shot rolling backtest: windows every `horizon` steps, the last one ending at each series' end.
 
-    The series are first put on the regular `freq` grid (missing steps become NaN).
+    The series are first put on the regular `freq` grid (missing steps become NaN). With `baselines`, the report also
+    scores statsforecast's baselines on the same contexts (`ttm_metrics.baseline_forecasts`).
     """
     contexts, actuals = [], []
     for frame in series.values():
@@ -229,14 +235,18 @@ def backtest(
     contexts_array, actuals_array = np.stack(contexts), np.stack(actuals)
     token = freq_token(freq)
     point, quantile = predict(model, contexts_array, np.full(len(contexts), token), horizon)
-    levels = model.config.quantile_levels
+    levels = model.config.quantile_levels if quantile is not None else None
+    statistical = None
+    if baselines:
+        statistical = baseline_forecasts(contexts_array, horizon, seasonal_period(freq), levels or (0.5,))
     return evaluation_report(
         point,
         actuals_array,
         contexts_array,
         seasonal_period(freq),
         quantile_forecasts=quantile,
-        quantile_levels=levels if quantile is not None else None,
+        quantile_levels=levels,
+        baselines=statistical,
     )
 
 

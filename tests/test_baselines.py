@@ -7,9 +7,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
+from script_loader import load_script
 from tiny import tiny_config
 
+from modeling_ttm import TTMForPrediction
 from ttm_hub.model_card import build_model_card, load_evaluation
 from ttm_metrics import BASELINES, baseline_forecasts, evaluation_report, format_report
 from ttm_metrics import baselines as baselines_module
@@ -142,3 +146,21 @@ def test_model_card_shows_the_ratio_to_every_baseline(tmp_path: Path) -> None:
         report["baselines"]["metrics"]["original"]["mae"]["AutoETS"]["model_ratio"]
     )
     assert f"AutoETS {ratios['AutoETS']:.3f}, AutoTheta {ratios['AutoTheta']:.3f}" in card.text
+
+
+def test_shipping_backtest_tables_the_ratio_to_every_baseline() -> None:
+    forecast, ship = load_script("forecast"), load_script("ship_checkpoint")
+    torch.manual_seed(0)
+    model = TTMForPrediction(tiny_config(num_input_channels=1)).eval()
+    hours = pd.date_range("2024-01-01", periods=120, freq="h")
+    noise = np.random.default_rng(0).normal(scale=0.2, size=120)
+    frame = pd.DataFrame({"load": 10 + np.sin(2 * np.pi * np.arange(120) / 24) + noise}, index=hours)
+
+    report = forecast.backtest(model, {"load": frame}, 32, 8, "h", baselines=True)
+
+    section = report["baselines"]
+    assert section["num_series"] == report["num_windows"] and section["failures"] == dict.fromkeys(BASELINES, 0)
+    table = ship.zero_shot_table({"load": {**report, "freq": "h"}})
+    ratios = [section["metrics"]["original"]["mase"][name]["model_ratio"] for name in BASELINES]
+    assert "| load | " + " | ".join(f"{r:.3f}" for r in ratios) + " | none |" in table
+    assert dict(ship.baseline_ratios(report, "mase")) == dict(zip(BASELINES, ratios, strict=True))
