@@ -481,9 +481,32 @@ def deduplicate(rows: list[dict]) -> tuple[list[dict], list[tuple[str, str]]]:
     return kept, dropped
 
 
+def held_out_digests() -> dict[str, str]:
+    """SHA-1 of every held-out file that is installed -> its description."""
+    spec = importlib.util.find_spec("bokeh_sampledata")
+    if spec is None or spec.origin is None:
+        return {}
+    digests = {}
+    for description in HELD_OUT.values():
+        file = Path(spec.origin).parent / description.split(" ")[0].removeprefix("bokeh_sampledata/")
+        if file.is_file():
+            digests[hashlib.sha1(file.read_bytes()).hexdigest()] = description
+    return digests
+
+
+def check_not_held_out(path: str) -> None:
+    """Refuse a user file that is (a copy of) a held-out evaluation file."""
+    digest = hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    held_out = held_out_digests()
+    if digest in held_out:
+        raise ValueError(f"--extra {path}: a copy of held-out evaluation data ({held_out[digest]}); it cannot enter "
+                         "the corpus")  # fmt: skip
+
+
 def extra_dataset(path: str, license: str) -> Dataset:
     """A user dataset in the long-series layout: a load_series file, a save_to_disk directory or a Hub id."""
     if Path(path).is_file():
+        check_not_held_out(path)
         dataset = load_series(path)
     elif Path(path).is_dir():
         dataset = load_from_disk(path)
