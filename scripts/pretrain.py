@@ -59,7 +59,7 @@ from modeling_ttm import TTMForPrediction
 from ttm_data import EvalWindows, ForecastWindowCollator, TrainWindows, chronological_split, parse_freq
 from ttm_data.collator import process_index
 from ttm_data.frequency import fixed_step
-from ttm_data.synthetic import SyntheticWindows
+from ttm_data.synthetic import SyntheticWindows, convex_mix
 from ttm_zoo import ARCHITECTURES
 
 matplotlib.use("Agg")
@@ -99,7 +99,10 @@ class DataArguments:
     synthetic_weight: float = field(
         default=0.0, metadata={"help": "Share of training windows from synthetic series (ttm_data.synthetic), 0-1."}
     )
-    synthetic_length: int = field(default=1024, metadata={"help": "Length of every synthetic series."})
+    mix_weight: float = field(
+        default=0.0, metadata={"help": "Share of training windows from convex mixes of real series (of a buffer)."}
+    )
+    synthetic_length: int = field(default=1024, metadata={"help": "Length of every synthetic or mixed series."})
 
 
 _DEFAULTS = {
@@ -185,20 +188,33 @@ class CorpusWindows(torch.utils.data.IterableDataset):
                     yield row
             epoch += 1
 
-    def real_buffers(self, rng: np.random.Generator) -> Iterator[TrainWindows]:
+    def real_buffers(self, rng: np.random.Generator) -> Iterator[list[dict[str, Any]]]:
         buffer: list[dict[str, Any]] = []
         for row in self.series(rng):
             buffer.append(row)
-            if len(buffer) < self.args.buffer_series:
-                continue
-            yield TrainWindows(  # seeded from the stream: a resumed run redraws exactly the same windows
-                Dataset.from_list(buffer, features=_BUFFER_FEATURES),
-                self.prediction_length,
-                self.args.windows_per_buffer,
-                self.args.min_past,
-                seed=int(rng.integers(2**62)),
-            )
-            buffer = []
+            if len(buffer) == self.args.buffer_series:
+                yield buffer
+                buffer = []
+
+    def mixes(self, buffer: list[dict[str, Any]], rng: np.random.Generator) -> list[dict[str, Any]]:
+        """Convex mixes of the buffer's series (each with the frequency of a random one); the buffer if too short."""
+        targets = [row["target"] for row in buffer]
+        mixes = []
+        for _ in range(len(buffer)):
+            mix = convex_mix(targets, rng, self.args.synthetic_length)
+            if mix is None:
+                return buffer
+            mixes.append({**buffer[int(rng.integers(len(buffer)))], "target": mix})
+        return mixes
+
+    def windows(self, rows: list[dict[str, Any]], rng: np.random.Generator) -> TrainWindows:
+        return TrainWindows(  # seeded from the stream: a resumed run redraws exactly the same windows
+            Dataset.from_list(rows, features=_BUFFER_FEATURES),
+            self.prediction_length,
+            self.args.windows_per_buffer,
+            self.args.min_past,
+            seed=int(rng.integers(2**62)),
+        )
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         worker = torch.utils.data.get_worker_info()
@@ -213,11 +229,14 @@ class CorpusWindows(torch.utils.data.IterableDataset):
         )
         real = self.real_buffers(rng)
         step = 0
-        while True:  # every buffer gives windows_per_buffer windows: --synthetic_weight is the share of windows
-            if rng.random() < self.args.synthetic_weight:
+        while True:  # every buffer gives windows_per_buffer windows: the weights are shares of windows
+            draw = rng.random()
+            if draw < self.args.synthetic_weight:
                 windows, step = synthetic.windows(step), step + 1
+            elif draw < self.args.synthetic_weight + self.args.mix_weight:
+                windows = self.windows(self.mixes(next(real), rng), rng)
             else:
-                windows = next(real)
+                windows = self.windows(next(real), rng)
             for index in rng.permutation(len(windows)):
                 yield windows[int(index)]
 
@@ -258,6 +277,8 @@ def training_stream(data_args: DataArguments, seed: int, world_size: int) -> Ite
     corpora = [c.select_columns(["target", "start", "freq"]) for c in corpora]
     if not 0.0 <= data_args.synthetic_weight <= 1.0:
         raise ValueError(f"--synthetic_weight: expected a share in [0, 1], got {data_args.synthetic_weight}")
+    if not 0.0 <= data_args.mix_weight <= 1.0 - data_args.synthetic_weight:
+        raise ValueError(f"--mix_weight: expected a share in [0, 1 - --synthetic_weight], got {data_args.mix_weight}")
     if data_args.synthetic_length < data_args.min_past + 1:
         raise ValueError(f"--synthetic_length: expected more than --min_past {data_args.min_past} steps")
     weights = data_args.corpus_weights

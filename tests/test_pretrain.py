@@ -131,9 +131,13 @@ def test_synthetic_windows_are_mixed_in_by_weight(pretrain: ModuleType, tmp_path
     assert 0.3 < np.mean(mixed == 64) < 0.7  # about half the windows come from 64-step synthetic series
     assert (window_lengths(pretrain, pretrain.DataArguments(**settings, synthetic_weight=0.0), 200) > 64).all()
     assert (window_lengths(pretrain, pretrain.DataArguments(**settings, synthetic_weight=1.0), 200) == 64).all()
+    mixed_real = window_lengths(pretrain, pretrain.DataArguments(**settings, mix_weight=1.0), 200)
+    assert (mixed_real == 64).all()  # convex mixes of 64-step segments of the corpus' series
     with pytest.raises(ValueError, match="synthetic_weight"):
         pretrain.training_stream(pretrain.DataArguments(**settings, synthetic_weight=1.5), 0, 1)
+    with pytest.raises(ValueError, match="mix_weight"):
+        pretrain.training_stream(pretrain.DataArguments(**settings, synthetic_weight=0.5, mix_weight=0.8), 0, 1)
 
     state = run(pretrain, tmp_path / "run", "--corpus", str(tmp_path / "corpus"), "--synthetic_weight", "0.5",
-                "--synthetic_length", "64", "--max_steps", "2")  # fmt: skip
+                "--mix_weight", "0.25", "--synthetic_length", "64", "--max_steps", "2")  # fmt: skip
     assert state["global_step"] == 2

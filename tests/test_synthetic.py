@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ttm_data import ForecastWindowCollator, freq_token, parse_freq, seasonal_period
-from ttm_data.synthetic import SYNTHETIC_FREQS, SyntheticWindows, synthetic_dataset, synthetic_series
+from ttm_data.synthetic import SYNTHETIC_FREQS, SyntheticWindows, convex_mix, synthetic_dataset, synthetic_series
 
 
 def test_a_series_is_a_function_of_seed_and_index() -> None:
@@ -65,3 +65,16 @@ def test_bad_arguments() -> None:
         synthetic_series(-1, 0)
     with pytest.raises(ValueError, match="length"):
         SyntheticWindows(96, length=100, min_past=64)
+
+
+def test_convex_mix_of_real_series() -> None:
+    rng = np.random.default_rng(0)
+    wave = np.sin(np.arange(200) / 5)
+    same = convex_mix([3 * wave + 7, wave - 2, 10 * wave], rng, length=200)  # one shape in three scales
+    np.testing.assert_allclose(same, (wave - wave.mean()) / wave.std(), atol=1e-5)
+
+    series = [rng.normal(size=n) for n in (50, 300, 400)]
+    series[1][10] = np.nan
+    mix = convex_mix(series, rng, length=120)
+    assert mix.shape == (120,) and mix.dtype == np.float32
+    assert convex_mix([np.ones(500), np.ones(50)], rng, length=120) is None  # one series is long enough

@@ -11,6 +11,7 @@ holds the series `step * series_per_step ...`). Two families, half each:
   spikes + noise (Gaussian or Student-t, optionally a random walk), optionally multiplicative (exp of the sum).
 
 Each series gets a frequency of IBM's token table or a calendar frequency (5min ... YS), uniformly.
+`convex_mix` makes new series from real ones: a Dirichlet-weighted sum of standardised segments.
 """
 
 from __future__ import annotations
@@ -127,6 +128,27 @@ def synthetic_series(seed: int, index: int, length: int = 1024) -> dict[str, Any
     values = values * 10 ** rng.uniform(-1, 3) + rng.normal(0, 100)  # arbitrary units and offsets
     start = pd.Timestamp("2000-01-01") + pd.Timedelta(days=int(rng.integers(0, 3650)))
     return {"target": values.astype(np.float32), "start": start.to_datetime64(), "freq": freq}
+
+
+def convex_mix(series: list[np.ndarray], rng: np.random.Generator, length: int) -> np.ndarray | None:
+    """A convex combination (Dirichlet weights) of standardised random `length`-step segments of 2 to 4 of `series`.
+
+    Series shorter than `length` are not used; None when fewer than two are long enough. NaN stays missing.
+    """
+    long_enough = [np.asarray(s, dtype=float) for s in series if len(s) >= length]
+    if len(long_enough) < 2:
+        return None
+    chosen = rng.choice(len(long_enough), size=min(len(long_enough), int(rng.integers(2, 5))), replace=False)
+    weights = rng.dirichlet(np.ones(len(chosen)))
+    mix = np.zeros(length)
+    for weight, index in zip(weights, chosen, strict=True):
+        values = long_enough[index]
+        start = int(rng.integers(0, len(values) - length + 1))
+        segment = values[start : start + length]
+        finite = segment[np.isfinite(segment)]
+        scale = finite.std() if finite.size > 1 else 0.0
+        mix += weight * (segment - (finite.mean() if finite.size else 0.0)) / (scale if scale > 0 else 1.0)
+    return mix.astype(np.float32)
 
 
 def synthetic_dataset(seed: int, step: int, num_series: int, length: int = 1024) -> Dataset:
