@@ -159,7 +159,8 @@ def baseline_forecasts(
 def _fit_all(
     series: list[np.ndarray], horizon: int, season_length: int, levels: tuple[float, ...], n_jobs: int | None
 ) -> np.ndarray:
-    workers = n_jobs or len(os.sched_getaffinity(0))
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = n_jobs or available
     workers = max(1, min(workers, len(series) // 8))
     if workers == 1:
         return _fit_chunk(series, horizon, season_length, levels)
