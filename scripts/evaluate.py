@@ -11,6 +11,10 @@ frequency: 5min 288, 15min 96, 30min 48, h 24, D 7, W 52, M 12, ...), with the r
 standardised with the mean and standard deviation of its training split. MASE and the seasonal naive read the
 last max(context length, seasonal period + 1) steps before each window.
 
+With --baselines, statsforecast's SeasonalNaive, AutoETS, AutoTheta, MSTL and their median ensemble are fitted on
+the same context of every window and scored the same way, with the model's ratio to each (`pip install
+"ttm-hf[baselines]"`); fits that fail or return non-finite values are counted in the report.
+
 Channels are the target columns, then the exogenous columns, in the order given; they must match the
 checkpoint's (num_input_channels, prediction_channel_indices). A single-channel checkpoint, like IBM's
 zero-shot models, forecasts every target column as its own series. The input file is only read.
@@ -201,6 +205,12 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     points, quantiles = forecast(model, windows, context_length, horizon, args.batch_size, fold)
     mean, std = training_statistics(SeriesStore.from_dataset(splits["train"]), schema.channel_names)
     series = windows.pairs[:, 0]
+    baselines = None
+    if args.baselines:
+        from ttm_metrics import baseline_forecasts
+
+        levels = model.config.forecast_quantiles if quantiles is not None else (0.5,)
+        baselines = baseline_forecasts(history[:, -context_length:], horizon, period, levels, args.baseline_jobs)
     report = evaluation_report(
         points,
         actuals,
@@ -210,6 +220,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         quantile_levels=model.config.forecast_quantiles if quantiles is not None else None,
         scaler_mean=mean[series],
         scaler_std=std[series],
+        baselines=baselines,
     )
     return {
         "model": args.model,
@@ -295,6 +306,17 @@ def build_parser() -> FlagParser:
     )
     backtest.add_argument(
         "--seasonal-period", type=positive_int, metavar="N", help="season length (default: from the frequency)"
+    )
+    backtest.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also score statsforecast's SeasonalNaive, AutoETS, AutoTheta, MSTL and their median on the same windows",
+    )
+    backtest.add_argument(
+        "--baseline-jobs",
+        type=positive_int,
+        metavar="N",
+        help="processes fitting the baselines (default: the available CPUs)",
     )
     backtest.add_argument("--output", metavar="JSON", help=f"report file (default: {DEFAULT_OUTPUT})")
     return parser

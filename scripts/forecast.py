@@ -198,10 +198,16 @@ def context_array(windows: list[pd.DataFrame], context_length: int) -> np.ndarra
 
 
 def backtest(
-    model: TTMForPrediction, series: dict[str, pd.DataFrame], context_length: int, horizon: int, freq: str
+    model: TTMForPrediction,
+    series: dict[str, pd.DataFrame],
+    context_length: int,
+    horizon: int,
+    freq: str,
+    baselines: bool = False,
 ) -> dict:
     """Zero-shot rolling backtest: windows every `horizon` steps, the last one ending at each series' end; each
-    forecast reads the `context_length` steps before its window (missing steps are NaN)."""
+    forecast reads the `context_length` steps before its window (missing steps are NaN). With `baselines`, the report
+    also scores statsforecast's baselines on the same contexts (`ttm_metrics.baseline_forecasts`)."""
     import numpy as np
 
     from ttm_data import freq_token, seasonal_period
@@ -221,14 +227,20 @@ def backtest(
     contexts_array, actuals_array = np.stack(contexts), np.stack(actuals)
     token = freq_token(freq)
     point, quantile = predict(model, contexts_array, np.full(len(contexts), token), horizon)
-    levels = model.config.forecast_quantiles
+    levels = model.config.forecast_quantiles if quantile is not None else None
+    statistical = None
+    if baselines:
+        from ttm_metrics import baseline_forecasts
+
+        statistical = baseline_forecasts(contexts_array, horizon, seasonal_period(freq), levels or (0.5,))
     return evaluation_report(
         point,
         actuals_array,
         contexts_array,
         seasonal_period(freq),
         quantile_forecasts=quantile,
-        quantile_levels=levels if quantile is not None else None,
+        quantile_levels=levels,
+        baselines=statistical,
     )
 
 

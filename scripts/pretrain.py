@@ -62,6 +62,7 @@ from modeling_ttm import TTMForPrediction
 from ttm_data import EvalWindows, ForecastWindowCollator, TrainWindows, chronological_split, parse_freq
 from ttm_data.collator import process_index
 from ttm_data.frequency import fixed_step
+from ttm_data.synthetic import SyntheticWindows, convex_mix
 from ttm_zoo import ARCHITECTURES
 
 matplotlib.use("Agg")
@@ -105,6 +106,13 @@ class DataArguments:
         default=0.0, metadata={"help": "Augmentation: chance that a training window gets a gap (a missing span)."}
     )
     max_drop_span: int = field(default=32, metadata={"help": "Longest augmentation gap, in steps."})
+    synthetic_weight: float = field(
+        default=0.0, metadata={"help": "Share of training windows from synthetic series (ttm_data.synthetic), 0-1."}
+    )
+    mix_weight: float = field(
+        default=0.0, metadata={"help": "Share of training windows from convex mixes of real series (of a buffer)."}
+    )
+    synthetic_length: int = field(default=1024, metadata={"help": "Length of every synthetic or mixed series."})
 
 
 _DEFAULTS = {
@@ -190,22 +198,55 @@ class CorpusWindows(torch.utils.data.IterableDataset):
                     yield row
             epoch += 1
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        worker = torch.utils.data.get_worker_info()
-        rng = np.random.default_rng([self.seed, process_index(), 0 if worker is None else worker.id])
+    def real_buffers(self, rng: np.random.Generator) -> Iterator[list[dict[str, Any]]]:
         buffer: list[dict[str, Any]] = []
         for row in self.series(rng):
             buffer.append(row)
-            if len(buffer) < self.args.buffer_series:
-                continue
-            windows = TrainWindows(  # seeded from the stream: a resumed run redraws exactly the same windows
-                Dataset.from_list(buffer, features=_BUFFER_FEATURES),
-                self.prediction_length,
-                self.args.windows_per_buffer,
-                self.args.min_past,
-                seed=int(rng.integers(2**62)),
-            )
-            buffer = []
+            if len(buffer) == self.args.buffer_series:
+                yield buffer
+                buffer = []
+
+    def mixes(self, buffer: list[dict[str, Any]], rng: np.random.Generator) -> list[dict[str, Any]]:
+        """Convex mixes of the buffer's series (each with the frequency of a random one); the buffer if too short."""
+        targets = [row["target"] for row in buffer]
+        mixes = []
+        for _ in range(len(buffer)):
+            mix = convex_mix(targets, rng, self.args.synthetic_length)
+            if mix is None:
+                return buffer
+            mixes.append({**buffer[int(rng.integers(len(buffer)))], "target": mix})
+        return mixes
+
+    def windows(self, rows: list[dict[str, Any]], rng: np.random.Generator) -> TrainWindows:
+        return TrainWindows(  # seeded from the stream: a resumed run redraws exactly the same windows
+            Dataset.from_list(rows, features=_BUFFER_FEATURES),
+            self.prediction_length,
+            self.args.windows_per_buffer,
+            self.args.min_past,
+            seed=int(rng.integers(2**62)),
+        )
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        worker = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, process_index(), 0 if worker is None else worker.id])
+        synthetic = SyntheticWindows(
+            self.prediction_length,
+            seed=int(rng.integers(2**31)),
+            series_per_step=self.args.buffer_series,
+            windows_per_step=self.args.windows_per_buffer,
+            length=self.args.synthetic_length,
+            min_past=self.args.min_past,
+        )
+        real = self.real_buffers(rng)
+        step = 0
+        while True:  # every buffer gives windows_per_buffer windows: the weights are shares of windows
+            draw = rng.random()
+            if draw < self.args.synthetic_weight:
+                windows, step = synthetic.windows(step), step + 1
+            elif draw < self.args.synthetic_weight + self.args.mix_weight:
+                windows = self.windows(self.mixes(next(real), rng), rng)
+            else:
+                windows = self.windows(next(real), rng)
             for index in rng.permutation(len(windows)):
                 yield windows[int(index)]
 
@@ -299,6 +340,12 @@ def build_model(model_args: ModelArguments, data_args: DataArguments) -> TTMForP
 def training_stream(data_args: DataArguments, seed: int, world_size: int) -> IterableDataset:
     corpora = [open_corpus(path, streaming=True) for path in data_args.corpus]
     corpora = [c.select_columns(["target", "start", "freq"]) for c in corpora]
+    if not 0.0 <= data_args.synthetic_weight <= 1.0:
+        raise ValueError(f"--synthetic_weight: expected a share in [0, 1], got {data_args.synthetic_weight}")
+    if not 0.0 <= data_args.mix_weight <= 1.0 - data_args.synthetic_weight:
+        raise ValueError(f"--mix_weight: expected a share in [0, 1 - --synthetic_weight], got {data_args.mix_weight}")
+    if data_args.synthetic_length < data_args.min_past + 1:
+        raise ValueError(f"--synthetic_length: expected more than --min_past {data_args.min_past} steps")
     weights = data_args.corpus_weights
     if weights is not None and len(weights) != len(corpora):
         raise ValueError(f"--corpus_weights: {len(weights)} weights for {len(corpora)} corpora")

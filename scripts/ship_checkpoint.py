@@ -48,8 +48,8 @@ def script(name: str) -> ModuleType:
     return module
 
 
-def zero_shot(model: TTMForPrediction) -> dict[str, dict]:
-    """The backtest report of every held-out data set."""
+def zero_shot(model: TTMForPrediction, baselines: bool = False) -> dict[str, dict]:
+    """The backtest report of every held-out data set (with the statsforecast baselines when asked)."""
     forecast = script("forecast")
     root = forecast.demo_csv_path().parent
     reports = {}
@@ -58,7 +58,9 @@ def zero_shot(model: TTMForPrediction) -> dict[str, dict]:
         frame = next(iter(series.values()))
         config = model.config
         freq = resample or forecast.forecast_window(frame.iloc[-config.context_length :], 1)[1]
-        reports[name] = forecast.backtest(model, series, config.context_length, config.forecast_length, freq)
+        reports[name] = forecast.backtest(
+            model, series, config.context_length, config.forecast_length, freq, baselines=baselines
+        )
         reports[name]["freq"] = freq
     return reports
 
@@ -82,7 +84,28 @@ def zero_shot_table(reports: dict[str, dict]) -> str:
     header = ["Data set", "Freq", "Windows", "MSE model", "MSE s-naive", "MAE model", "MAE s-naive"]
     header += ["MASE model", "MASE s-naive", "MASE ratio"]
     geometric = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-    return markdown_table(header, rows) + f"\n\nGeometric mean of the MASE ratios: **{geometric:.3f}**."
+    text = markdown_table(header, rows) + f"\n\nGeometric mean of the MASE ratios: **{geometric:.3f}**."
+    with_baselines = {name: report["baselines"] for name, report in reports.items() if "baselines" in report}
+    if with_baselines:
+        names = list(next(iter(with_baselines.values()))["failures"])
+        rows = [
+            [name, *(_number(section["metrics"]["original"]["mase"][b]["model_ratio"]) for b in names),
+             ", ".join(f"{b} {n}" for b, n in section["failures"].items() if n) or "none"]
+            for name, section in with_baselines.items()
+        ]  # fmt: skip
+        text += "\n\nMASE of the model / MASE of each statsforecast baseline on the same windows:\n\n"
+        text += markdown_table(["Data set", *names, "Failed fits"], rows)
+    return text
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def baseline_ratios(report: dict, metric: str) -> tuple[tuple[str, float | None], ...]:
+    """(baseline, model / baseline) of one metric of a report with statsforecast baselines; () without them."""
+    values = report.get("baselines", {}).get("metrics", {}).get("original", {}).get(metric, {})
+    return tuple((name, entry["model_ratio"]) for name, entry in values.items() if name != "model")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,6 +119,11 @@ def main(argv: list[str] | None = None) -> None:
         "--corpus-command",
         default="python scripts/build_corpus.py --output outputs/corpus/offline",
         help="the command that built --corpus, for the card",
+    )
+    parser.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also score statsforecast's baselines on the held-out series (slow: AutoETS with season 288 on CGM)",
     )
     parser.add_argument("--budget", default="", help="a sentence on the compute budget, for the card")
     args = parser.parse_args(argv)
@@ -124,9 +152,17 @@ def main(argv: list[str] | None = None) -> None:
         for name, row in summary.iterrows()
         if name != "total"
     ]
-    reports = zero_shot(model)
+    reports = zero_shot(model, args.baselines)
     records = tuple(
-        EvalRecord(name, "whole series (held out)", metric, values["model"], "original", values["ratio"])
+        EvalRecord(
+            name,
+            "whole series (held out)",
+            metric,
+            values["model"],
+            "original",
+            values["ratio"],
+            baseline_ratios(report, metric),
+        )
         for name, report in reports.items()
         for metric, values in report["metrics"]["original"].items()
         if metric in ("mse", "mae", "mase") and values["model"] is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
+import bokeh_sampledata
 import numpy as np
 import pandas as pd
 import pytest
@@ -84,3 +85,23 @@ def test_command_line_writes_arrow_or_parquet_and_prints_the_summary(
     assert len(shards) == 3
     parquet = load_dataset("parquet", data_files=[str(s) for s in shards], split="train")
     assert sorted(parquet["item_id"]) == sorted(corpus["item_id"])
+
+
+def test_a_copy_of_held_out_data_is_refused(builder: ModuleType, tmp_path: Path) -> None:
+    original = Path(bokeh_sampledata.__file__).parent / "_data" / "sea_surface_temperature.csv.gz"
+    copy = tmp_path / "my_temperatures.csv.gz"
+    copy.write_bytes(original.read_bytes())
+    with pytest.raises(ValueError, match="held-out evaluation data"):
+        builder.build_corpus(sources=["vega_temps_hourly"], extra=[str(copy)])
+
+
+def test_a_subset_source_is_left_out_when_its_superset_is_in(
+    builder: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(builder, "SUBSET_OF", {"vega_seattle_weather": "vega_temps_hourly"})
+
+    both, _ = builder.build_corpus(sources=["vega_temps_hourly", "vega_seattle_weather"])
+    alone, _ = builder.build_corpus(sources=["vega_seattle_weather"])
+
+    assert set(both["source"]) == {"vega_temps_hourly"}
+    assert set(alone["source"]) == {"vega_seattle_weather"}

@@ -208,3 +208,21 @@ def test_channel_mismatch_names_the_column_arguments(
     with pytest.raises(SystemExit):  # a two-channel checkpoint, one target column
         script.main(["--model", str(checkpoints["two"]), "--input", str(hourly_csv), "--target-columns", "daily"])
     assert "--target-columns / --exogenous-columns: the checkpoint reads 2 channels" in capsys.readouterr().err
+
+
+def test_statistical_baselines_score_the_same_windows(
+    tmp_path: Path, hourly_csv: Path, checkpoints: dict[str, Path], script: ModuleType, capsys: pytest.CaptureFixture
+) -> None:
+    output = tmp_path / "report.json"
+    script.main(["--model", str(checkpoints["quantile"]), "--input", str(hourly_csv), "--stride", "8", "--baselines",
+                 "--output", str(output)])  # fmt: skip
+
+    report = json.loads(output.read_text())
+    section = report["baselines"]
+    assert section["num_series"] == report["num_windows"] * 2 and section["quantile_levels"] == [0.1, 0.5, 0.9]
+    assert set(section["failures"]) == {"SeasonalNaive", "AutoETS", "AutoTheta", "MSTL", "MedianEnsemble"}
+    mase = section["metrics"]["original"]["mase"]
+    assert mase["model"] == pytest.approx(report["metrics"]["original"]["mase"]["model"])
+    for name in section["failures"]:
+        assert mase[name]["model_ratio"] == pytest.approx(mase["model"] / mase[name]["value"])
+    assert "MedianEnsemble" in capsys.readouterr().out

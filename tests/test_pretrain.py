@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -148,3 +149,30 @@ def test_gap_augmentation_refuses_bad_settings(pretrain: ModuleType) -> None:
         pretrain.GapAugmentation(point_probability=1.5)
     with pytest.raises(ValueError, match="--max_drop_span"):
         pretrain.GapAugmentation(span_probability=0.5, max_span=0)
+
+
+def window_lengths(pretrain: ModuleType, args: object, count: int) -> np.ndarray:
+    """The longest series of the buffer behind each of the first `count` training windows."""
+    rows = itertools.islice(iter(pretrain.CorpusWindows(pretrain.training_stream(args, 0, 1), 8, args, seed=0)), count)
+    return np.array([row["source"].store.lengths.max() for row in rows])
+
+
+def test_synthetic_windows_are_mixed_in_by_weight(pretrain: ModuleType, tmp_path: Path) -> None:
+    corpus(1).save_to_disk(str(tmp_path / "corpus"))  # series of 80-300 steps, 72-270 after the validation tail
+    settings = dict(corpus=[str(tmp_path / "corpus")], buffer_series=2, windows_per_buffer=4, min_past=8)
+    settings |= dict(synthetic_length=64)
+
+    mixed = window_lengths(pretrain, pretrain.DataArguments(**settings, synthetic_weight=0.5), 400)
+    assert 0.3 < np.mean(mixed == 64) < 0.7  # about half the windows come from 64-step synthetic series
+    assert (window_lengths(pretrain, pretrain.DataArguments(**settings, synthetic_weight=0.0), 200) > 64).all()
+    assert (window_lengths(pretrain, pretrain.DataArguments(**settings, synthetic_weight=1.0), 200) == 64).all()
+    mixed_real = window_lengths(pretrain, pretrain.DataArguments(**settings, mix_weight=1.0), 200)
+    assert (mixed_real == 64).all()  # convex mixes of 64-step segments of the corpus' series
+    with pytest.raises(ValueError, match="synthetic_weight"):
+        pretrain.training_stream(pretrain.DataArguments(**settings, synthetic_weight=1.5), 0, 1)
+    with pytest.raises(ValueError, match="mix_weight"):
+        pretrain.training_stream(pretrain.DataArguments(**settings, synthetic_weight=0.5, mix_weight=0.8), 0, 1)
+
+    state = run(pretrain, tmp_path / "run", "--corpus", str(tmp_path / "corpus"), "--synthetic_weight", "0.5",
+                "--mix_weight", "0.25", "--synthetic_length", "64", "--max_steps", "2")  # fmt: skip
+    assert state["global_step"] == 2

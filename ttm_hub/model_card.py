@@ -65,6 +65,7 @@ class EvalRecord:
     value: float
     units: str = "original"
     seasonal_naive_ratio: float | None = None
+    baseline_ratios: tuple[tuple[str, float | None], ...] = ()  # (statsforecast baseline, model / baseline)
 
 
 @dataclass(frozen=True)
@@ -104,11 +105,15 @@ def _from_report(report: dict[str, Any], path: str | Path, dataset: str | None) 
     try:
         units = "scaled" if "scaled" in report["metrics"] else "original"
         name = dataset or dataset_name(report["input"])
+        baselines = report.get("baselines", {}).get("metrics", {}).get("original", {})
         results = tuple(
-            EvalRecord(name, report["split"], metric, values["model"], units, values["ratio"])
+            EvalRecord(
+                name, report["split"], metric, values["model"], units, values["ratio"],
+                _baseline_ratios(baselines.get(metric)) if units == "original" or metric == "mase" else (),
+            )
             for metric, values in report["metrics"][units].items()
             if values["model"] is not None
-        )
+        )  # fmt: skip
         scaling = f" ({report['scaled_units']})" if units == "scaled" else ""
         protocol = (
             f"{name}: {report['num_windows']} windows of the {report['split']} split (stride {report['stride']}), "
@@ -118,6 +123,13 @@ def _from_report(report: dict[str, Any], path: str | Path, dataset: str | None) 
     except (KeyError, TypeError) as error:
         raise ValueError(f"{path} is not a complete report of scripts/evaluate.py: missing {error}") from error
     return Evaluation(results, (protocol,))
+
+
+def _baseline_ratios(values: dict[str, Any] | None) -> tuple[tuple[str, float | None], ...]:
+    """(baseline, model / baseline) pairs of one metric of a report's "baselines" section (MASE is unit-free)."""
+    if not values:
+        return ()
+    return tuple((name, entry["model_ratio"]) for name, entry in values.items() if name != "model")
 
 
 def _from_trainer_metrics(metrics: dict[str, Any], path: str | Path, dataset: str, loss: str) -> Evaluation:

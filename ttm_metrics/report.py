@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .loading import METRIC_MODULES, load_metric
+
+if TYPE_CHECKING:
+    from .baselines import BaselineForecasts
 
 METRICS = ("mse", "mae", "mase", "smape", "wql")  # wql only for quantile forecasts
 
@@ -52,6 +55,7 @@ def evaluation_report(
     quantile_levels: Sequence[float] | None = None,
     scaler_mean: np.ndarray | None = None,
     scaler_std: np.ndarray | None = None,
+    baselines: BaselineForecasts | None = None,
 ) -> dict[str, Any]:
     """Score forecasts and the seasonal-naive forecast of the same windows with the `ttm_metrics` modules.
 
@@ -66,11 +70,17 @@ def evaluation_report(
         scaler_mean, scaler_std: optional statistics of a standard scaler fitted on the training data, per channel
             (channels,) or per window and channel (windows, channels) for per-series scalers; adds the metrics in
             scaled units, (value - mean) / std.
+        baselines: optional statistical baselines of the same windows (`ttm_metrics.baseline_forecasts`); adds
+            the "baselines" section.
 
     Returns:
         {"seasonal_period", "num_windows", "horizon", "num_channels", "quantile_levels",
          "metrics": {"original": {metric: {"model", "seasonal_naive", "ratio"}}, "scaled": {...}}}.
         ratio = model / seasonal_naive (below 1: the model beats the baseline). Undefined values are None.
+        With `baselines`, also "baselines": {"quantile_levels", "num_series", "failures": {name: count},
+        "metrics": {"original": {metric: {"model", name: {"value", "model_ratio"}, ...}}}} in the data's
+        units; its "wql" scores the model's
+        quantiles at the baselines' levels (a point model's forecast is its median, level 0.5).
     """
     forecasts, actuals, contexts = (np.asarray(a, dtype=float) for a in (forecasts, actuals, contexts))
     if forecasts.ndim != 3 or actuals.shape != forecasts.shape:
@@ -100,13 +110,66 @@ def evaluation_report(
     modules = {name: load_metric(name) for name in METRIC_MODULES if name != "wql" or levels is not None}
     series = (forecasts, quantile_forecasts, baseline, baseline_quantiles, actuals, contexts)
     metrics = {unit: _compare(modules, *map(scale, series), seasonal_period, levels) for unit, scale in units.items()}
-    return {
+    report = {
         "seasonal_period": seasonal_period,
         "num_windows": windows,
         "horizon": horizon,
         "num_channels": channels,
         "quantile_levels": levels,
         "metrics": metrics,
+    }
+    if baselines is not None:
+        model_quantiles = _at_levels(forecasts, quantile_forecasts, levels, baselines.quantile_levels)
+        report["baselines"] = {
+            "quantile_levels": list(baselines.quantile_levels),
+            "num_series": baselines.num_series,
+            "failures": dict(baselines.failures),
+            "metrics": {
+                "original": _compare_baselines(
+                    forecasts, model_quantiles, baselines, actuals, contexts, seasonal_period
+                )
+            },
+        }
+    return report
+
+
+def _at_levels(
+    forecasts: np.ndarray,
+    quantiles: np.ndarray | None,
+    levels: list[float] | None,
+    wanted: Sequence[float],
+) -> np.ndarray | None:
+    """The model's quantile forecasts at the `wanted` levels: its own, or its point forecast as the median."""
+    if levels is not None and all(q in levels for q in wanted):
+        return quantiles[:, [levels.index(q) for q in wanted]]
+    if list(wanted) == [0.5]:
+        return forecasts[:, None]
+    return None
+
+
+def _compare_baselines(
+    forecasts: np.ndarray,
+    quantiles: np.ndarray | None,
+    baselines: BaselineForecasts,
+    actuals: np.ndarray,
+    contexts: np.ndarray,
+    period: int,
+) -> dict[str, dict[str, Any]]:
+    levels = list(baselines.quantile_levels)
+    modules = {name: load_metric(name) for name in METRIC_MODULES}
+    model = _score(modules, forecasts, quantiles, actuals, contexts, period, levels)
+    scores = {
+        name: _score(modules, baselines.points[name], baselines.quantiles[name], actuals, contexts, period, levels)
+        for name in baselines.points
+    }
+    return {
+        metric: {"model": model.get(metric)}
+        | {
+            name: {"value": score[metric], "model_ratio": _ratio(model.get(metric), score[metric])}
+            for name, score in scores.items()
+        }
+        for metric in METRICS
+        if metric in next(iter(scores.values()))
     }
 
 
@@ -117,7 +180,28 @@ def format_report(report: dict[str, Any]) -> str:
         for name, values in metrics.items():
             model, naive, ratio = (_format_number(values[key]) for key in ("model", "seasonal_naive", "ratio"))
             lines.append(f"{unit:<9} {name:<7} {model:>12} {naive:>15} {ratio:>8}")
+    if "baselines" in report:
+        lines += ["", *format_baselines(report["baselines"])]
     return "\n".join(lines)
+
+
+def format_baselines(section: dict[str, Any]) -> list[str]:
+    """The "baselines" section of a report: every baseline's value and the model's ratio to it."""
+    names = list(section["failures"])
+    lines = [
+        f"statistical baselines on the same windows ({section['num_series']} series; wql at levels "
+        f"{', '.join(f'{q:g}' for q in section['quantile_levels'])}); ratio = model / baseline",
+        f"{'units':<9} {'metric':<7} {'model':>10} " + " ".join(f"{name:>14}" for name in names),
+    ]
+    for unit, metrics in section["metrics"].items():
+        for metric, values in metrics.items():
+            cells = " ".join(f"{_format_number(values[name]['value']):>14}" for name in names)
+            lines.append(f"{unit:<9} {metric:<7} {_format_number(values['model']):>10} {cells}")
+            ratios = " ".join(f"{_format_number(values[name]['model_ratio']):>14}" for name in names)
+            lines.append(f"{'':<9} {'ratio':<7} {'':>10} {ratios}")
+    failures = ", ".join(f"{name} {count}" for name, count in section["failures"].items())
+    lines.append(f"failed fits (seasonal naive used instead): {failures}")
+    return lines
 
 
 def _format_number(value: float | None) -> str:
