@@ -1,7 +1,12 @@
 """Fixtures shared by the tests: the loopback Hugging Face Hub of tests/hub_server.py and a tiny checkpoint."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+
+# One thread per process (this one and the scripts it starts): on a shared 2-core machine torch's default two threads
+# ran 10-30x slower under outside load. Tests measure results, never speed, so nothing depends on the thread count.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 from hub_server import HubServer
