@@ -71,7 +71,7 @@ def test_subprocess_run_writes_the_report(tmp_path: Path, hourly_csv: Path, chec
         "--target-columns", "daily", "load", "--stride", "4", "--output", output,
     ]  # fmt: skip
 
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
 
     assert result.returncode == 0, result.stderr
     report = json.loads(output.read_text())

@@ -253,7 +253,7 @@ def test_two_processes_under_accelerate_launch(tiny_checkpoint: Path, tmp_path: 
     ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     env["OMP_NUM_THREADS"] = "1"
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
     drawn = [json.loads((output / f"probe_rank{rank}.json").read_text())["ends"] for rank in (0, 1)]
     assert len(drawn[0]) >= 30 * 16 and len(drawn[1]) >= 30 * 16

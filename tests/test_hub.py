@@ -251,7 +251,7 @@ def client_env(hub: HubServer, work: Path, name: str, pythonpath: list[Path]) ->
 
 def run_client(code: str, args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-c", GUARD + code, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", GUARD + code, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result

@@ -62,7 +62,7 @@ def run_without_project(checkpoint: Path, inputs: dict, tmp_path: Path) -> dict:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "TTMForPrediction" in result.stdout
@@ -102,7 +102,7 @@ def test_remote_code_loads_without_the_project(tmp_path):
 def convert(source: Path, output: Path) -> subprocess.CompletedProcess:
     script = ROOT / "scripts" / "convert_granite_checkpoint.py"
     return subprocess.run(
-        [sys.executable, str(script), str(source), str(output)], capture_output=True, text=True, timeout=300
+        [sys.executable, str(script), str(source), str(output)], capture_output=True, text=True, timeout=900
     )
 
 
