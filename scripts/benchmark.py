@@ -24,15 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ttm_data.cli import FlagParser  # noqa: E402
 from ttm_zoo import ARCHITECTURES  # noqa: E402
 
-if TYPE_CHECKING:  # torch loads inside the functions, after the arguments are checked
+if TYPE_CHECKING:  # numpy and torch load inside the functions, after the arguments are checked
+    import numpy as np
     import torch
     from torch import nn
+
+    Prepared = tuple[Callable[[], np.ndarray], float, dict]  # (call giving prediction_outputs, one-off s, columns)
 
 TOLERANCE = 1e-5
 # The documented compiled path: one graph for every batch size >= 2, frozen weights (oneDNN fusions).
@@ -476,7 +477,6 @@ def print_profile(classes: tuple[type, type, type, type], args: argparse.Namespa
 
 
 ALTERNATIVE_WIDTHS = (12, 10, 7, 10, 10, 13, 10, 12, 12, 12)  # columns of the --onnx and --compile tables
-Prepared = tuple[Callable[[], np.ndarray], float, dict]  # (call giving prediction_outputs, one-off seconds, columns)
 
 
 def run_alternative(
@@ -491,6 +491,7 @@ def run_alternative(
     `prepare(ours, inputs)` returns a call that gives prediction_outputs as a numpy array, its one-off seconds and
     extra columns for the JSON rows.
     """
+    import numpy as np
     import torch
 
     header = ["config", "figure", "BxC", "one-off s", "max|diff|", f"{name} ms", "ours ms", "granite ms"]
