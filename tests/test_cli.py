@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(path.stem for path in (ROOT / "scripts").glob("*.py"))
 # Scripts whose module imports nothing heavy: torch, transformers, pandas and datasets load after the arguments.
 LIGHT = ["benchmark", "benchmark_collator", "build_corpus", "convert_granite_checkpoint", "evaluate", "export"]
-LIGHT += ["finetune", "forecast", "push_to_hub", "ship_checkpoint"]
+LIGHT += ["finetune", "forecast", "plot_missing_values", "push_to_hub", "ship_checkpoint"]
 HEAVY = ("torch", "transformers", "pandas", "datasets", "matplotlib")
 
 
