@@ -414,7 +414,7 @@ def run_figure(
 
 # (upper header, lower header, width, alignment) of each table column
 COLUMNS = [
-    ("config", "", 12, "<"),
+    ("config", "", 15, "<"),
     ("figure", "", 10, "<"),
     ("BxC", "", 7, ">"),
     ("max|diff|", "", 10, ">"),
@@ -602,7 +602,7 @@ def main() -> int:
                 row = run_figure(classes, setup, figure, args, peak)
             except Exception as error:  # report and go on with the other configs
                 failures[f"{name}/{figure}"] = f"{type(error).__name__}: {error}"
-                print(f"{name:<12}{figure:<10}FAILED  {failures[f'{name}/{figure}']}")
+                print(f"{name:<15}{figure:<10}FAILED  {failures[f'{name}/{figure}']}")
                 continue
             rows.append(row)
             print(format_row(row), flush=True)
@@ -612,7 +612,7 @@ def main() -> int:
         for row in memory_rows:
             ours_mb, granite_mb = row["ours_peak_bytes"] / 2**20, row["granite_peak_bytes"] / 2**20
             shape = f"{row['batch']}x{row['channels']}"
-            print(f"{row['config']:<12}{shape:>7}  ours {ours_mb:8.1f} MiB   granite-tsfm {granite_mb:8.1f} MiB")
+            print(f"{row["config"]:<15}{shape:>7}  ours {ours_mb:8.1f} MiB   granite-tsfm {granite_mb:8.1f} MiB")
     for row in rows:
         if "granite_flops" in row:
             print(f"note: {row['config']}/{row['figure']}: granite counts {row['granite_flops'] / 1e9:.3f} GFLOP")
