@@ -612,7 +612,7 @@ def main() -> int:
         for row in memory_rows:
             ours_mb, granite_mb = row["ours_peak_bytes"] / 2**20, row["granite_peak_bytes"] / 2**20
             shape = f"{row['batch']}x{row['channels']}"
-            print(f"{row["config"]:<15}{shape:>7}  ours {ours_mb:8.1f} MiB   granite-tsfm {granite_mb:8.1f} MiB")
+            print(f"{row['config']:<15}{shape:>7}  ours {ours_mb:8.1f} MiB   granite-tsfm {granite_mb:8.1f} MiB")
     for row in rows:
         if "granite_flops" in row:
             print(f"note: {row['config']}/{row['figure']}: granite counts {row['granite_flops'] / 1e9:.3f} GFLOP")
