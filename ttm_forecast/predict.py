@@ -148,6 +148,7 @@ def predict_df(
     past = _columns("past_covariate_columns", past_covariate_columns, df)
     known = _columns("known_covariate_columns", known_covariate_columns, df)
     static = _columns("static_categorical_columns", static_categorical_columns, df)
+    _check_roles(config, past, known, static)
     if known and future_df is None:
         raise ValueError("`future_df` is required with `known_covariate_columns`: their values at the forecast steps")
     dataset = series_from_frame(
@@ -162,7 +163,7 @@ def predict_df(
         source="`df`",
     )
     schema = series_schema(dataset)
-    plan = _plan(config, schema.target_columns, past, known, bool(static))
+    plan = _plan(config, schema.target_columns, past, known)
     offset = parse_freq(dataset[0]["freq"])
     steps = math.ceil(horizon / plan.horizon)
     if steps > 1:
@@ -235,8 +236,8 @@ def _columns(argument: str, names: Sequence[str] | None, df: pd.DataFrame) -> li
     return names
 
 
-def _plan(config: TTMConfig, targets: list[str], past: list[str], known: list[str], static: bool) -> _Plan:
-    """Checks the columns against the model and decides how they become its channels."""
+def _check_roles(config: TTMConfig, past: list[str], known: list[str], static: list[str]) -> None:
+    """Refuses covariates and static columns that the model cannot read, before the data are loaded."""
     if static and config.categorical_vocab_size_list is None:
         raise ValueError(
             "`static_categorical_columns`: the model has no categorical inputs (categorical_vocab_size_list)"
@@ -246,12 +247,17 @@ def _plan(config: TTMConfig, targets: list[str], past: list[str], known: list[st
             f"`static_categorical_columns`: the model reads {len(config.categorical_vocab_size_list)} static "
             "categorical column(s); name them"
         )
-    names = [*targets, *past, *known]
-    needs_future = bool(config.enable_forecast_channel_mixing and config.exogenous_channel_indices)
     if config.num_input_channels == 1:
         for argument, columns in (("past_covariate_columns", past), ("known_covariate_columns", known)):
             if columns:
                 raise ValueError(f"`{argument}`: the model reads one channel (num_input_channels=1), not covariates")
+
+
+def _plan(config: TTMConfig, targets: list[str], past: list[str], known: list[str]) -> _Plan:
+    """Decides how the columns become the model's channels, and which channels are reported."""
+    names = [*targets, *past, *known]
+    needs_future = bool(config.enable_forecast_channel_mixing and config.exogenous_channel_indices)
+    if config.num_input_channels == 1:
         return _Plan(targets, [], [0], [0], True, config.forecast_length, False)
     if len(names) != config.num_input_channels:
         raise ValueError(
