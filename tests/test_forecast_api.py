@@ -12,7 +12,7 @@ import torch
 from tiny import save_tiny_checkpoint, tiny_config
 
 from modeling_ttm import TTMForPrediction
-from ttm_forecast import predict_df
+from ttm_forecast import predict_array, predict_df
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "ttm-r2-512-96-offline"
 
@@ -191,6 +191,19 @@ def test_static_categories_reach_the_model_as_sorted_codes() -> None:
     np.testing.assert_allclose(by_series(result, "predictions"), np.concatenate([south, north]), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="`static_categorical_columns`: the model reads 1 static"):
         predict_df(model, frame, id_column="id", timestamp_column="ts", target_columns=["y"])
+
+
+def test_predict_array_folds_channels_of_a_univariate_model(shipped: TTMForPrediction) -> None:
+    contexts = np.stack([series_values(0, 300), series_values(1, 300)], axis=-1)[None]  # one series, two channels
+    contexts[0, 5, 1] = np.nan
+    point, quantiles = predict_array(shipped, contexts, prediction_length=12)
+    expected_point, expected_quantiles = direct(shipped, [contexts[0, :, 0].copy(), contexts[0, :, 1].copy()])
+    assert point.shape == (1, 12, 2) and quantiles.shape == (1, 3, 12, 2)
+    np.testing.assert_allclose(point[0].T, expected_point[:, :12], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(quantiles[0].transpose(2, 0, 1), expected_quantiles[:, :, :12], rtol=1e-5, atol=1e-5)
+    tuned = TTMForPrediction(tiny_config(num_input_channels=1, resolution_prefix_tuning=True)).eval()
+    with pytest.raises(ValueError, match="`freq` is required"):
+        predict_array(tuned, contexts)
 
 
 @pytest.mark.parametrize(

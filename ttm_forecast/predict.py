@@ -165,15 +165,8 @@ def predict_df(
     schema = series_schema(dataset)
     plan = _plan(config, schema.target_columns, past, known)
     offset = parse_freq(dataset[0]["freq"])
-    steps = math.ceil(horizon / plan.horizon)
-    if steps > 1:
-        warnings.warn(
-            f"`prediction_length` {horizon} goes {horizon - plan.horizon} steps past the model's forecast length "
-            f"{plan.horizon}: forecasting recursively in {steps} calls, each feeding the point forecast back as "
-            "context; accuracy degrades past the trained horizon",
-            UserWarning,
-            stacklevel=2,
-        )
+    if horizon > plan.horizon:
+        _warn_recursive(horizon, plan.horizon)
     table = dataset.data
     targets = len(schema.target_columns)
     groups = [_Channels.from_column(table.column("target"), targets, nested=targets > 1)]
@@ -199,6 +192,63 @@ def predict_df(
             parts.append(_rows(plan, names[series], timestamps[series], point, quantiles))
             bar.update(len(series))
     return _frame(parts, id_column, schema.timestamp_column, config.forecast_quantiles, table)
+
+
+def predict_array(
+    model: TTMForPrediction,
+    contexts: np.ndarray,
+    prediction_length: int | None = None,
+    freq: str | None = None,
+    batch_size: int = 256,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Forecast contexts already on a grid: the array core of `predict_df`, for callers that hold arrays.
+
+    Args:
+        model: A `TTMForPrediction` without known-future inputs (forecast channel mixing needs `predict_df`).
+        contexts: (series, time, channels) float array, NaN where missing; the latest `context_length` steps are read.
+        prediction_length: Steps to forecast (default: the model's `forecast_length`; longer is recursive, as in
+            `predict_df`).
+        freq: Frequency alias of the grid, required by models with `resolution_prefix_tuning`.
+        batch_size: Series per model call.
+
+    Returns the point forecasts (series, horizon, channels) and quantiles (series, levels, horizon, channels) or None.
+    A univariate model forecasts every channel as its own series; a multichannel one reads `num_input_channels`
+    channels and returns its `prediction_channel_indices` (default: every channel).
+    """
+    config = model.config
+    if not isinstance(contexts, np.ndarray) or contexts.ndim != 3 or not np.issubdtype(contexts.dtype, np.floating):
+        raise ValueError("`contexts` must be a float numpy array (series, time, channels)")
+    horizon = _positive("prediction_length", prediction_length, config.forecast_length)
+    batch_size = _positive("batch_size", batch_size, 1)
+    channels = contexts.shape[2]
+    if config.num_input_channels > 1 and channels != config.num_input_channels:
+        raise ValueError(f"`contexts` has {channels} channels; the model reads {config.num_input_channels}")
+    if config.enable_forecast_channel_mixing and config.exogenous_channel_indices:
+        raise ValueError("`model` reads known future covariates: use `predict_df` with `known_covariate_columns`")
+    if config.resolution_prefix_tuning and freq is None:
+        raise ValueError("`freq` is required: the model reads a frequency token (resolution_prefix_tuning)")
+    token = freq_token(freq) if config.resolution_prefix_tuning else None
+    if config.num_input_channels == 1:
+        plan = _Plan([str(c) for c in range(channels)], [], [0], [0], True, config.forecast_length, False)
+    else:
+        outputs = config.prediction_channel_indices or list(range(channels))
+        plan = _Plan([], [], list(outputs), list(range(len(outputs))), False, config.forecast_length, False)
+    if horizon > plan.horizon:
+        _warn_recursive(horizon, plan.horizon)
+    point, quantiles = _rollout(
+        model, plan, contexts.astype(np.float32, copy=False), None, token, None, horizon, batch_size
+    )
+    return point.transpose(0, 2, 1), None if quantiles is None else quantiles.transpose(0, 2, 3, 1)
+
+
+def _warn_recursive(horizon: int, trained: int) -> None:
+    warnings.warn(
+        f"`prediction_length` {horizon} goes {horizon - trained} steps past the model's forecast length {trained}: "
+        f"forecasting recursively in {math.ceil(horizon / trained)} calls, each feeding the point forecast back as "
+        "context; accuracy degrades past the trained horizon",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _load(model: TTMForPrediction | str, revision: str | None) -> TTMForPrediction:
