@@ -335,7 +335,7 @@ def _series_names(table: pa.Table, df: pd.DataFrame, id_column: str | None) -> n
         return np.array([None], dtype=object)
     originals = pd.unique(df[id_column])
     positions = pd.Index(pd.Series(originals).astype(str)).get_indexer(table.column("item_id").to_numpy())
-    return np.asarray(originals, dtype=object)[positions]
+    return np.asarray(originals)[positions]
 
 
 def _forecast_timestamps(table: pa.Table, lengths: np.ndarray, offset: BaseOffset, horizon: int) -> np.ndarray:
