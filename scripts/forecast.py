@@ -17,10 +17,11 @@ frequency is inferred (or --freq); empty cells and missing timestamps are missin
 forecast timestamps continue it. Duplicate, unsorted or irregular timestamps are refused unless --resample averages
 them into --freq periods. The input file is only read.
 
-Outputs (default: under outputs/): the forecast CSV (timestamp, the point forecast per target and, for checkpoints
-with a quantile head, columns <target>_q<level>) and a PNG per target next to it (<output>_<target>.png: history,
-forecast, quantile band and, with --holdout, the actual values). --holdout forecasts the last --horizon steps of the
-data instead of the future and scores them; --backtest scores rolling windows (stride --horizon) against seasonal
+Outputs (default: under outputs/): the forecast table, CSV or, for an --output ending in .parquet, parquet
+(timestamp, the point forecast per target and, for checkpoints with a quantile head, columns <target>_q<level>) and
+a PNG per target next to it (<output>_<target>.png: history, forecast, quantile band and, with --holdout, the actual
+values) for the first --max-plots targets. --holdout forecasts the last --horizon steps of the data instead of the
+future and scores them; --backtest scores rolling windows (stride --horizon) against seasonal
 naive, each forecast reading --context-length steps.
 """
 
@@ -283,7 +284,9 @@ def build_parser() -> FlagParser:
     parser.add_argument("--holdout", action="store_true", help="forecast the last --horizon steps and score them")
     parser.add_argument("--backtest", action="store_true", help="score rolling windows (always on for the demo)")
     parser.add_argument("--max-plots", type=int, default=8, metavar="N", help="PNG plots at most (default: 8)")
-    parser.add_argument("--output", metavar="CSV", help=f"where to write (default: {DEFAULT_OUTPUT})")
+    parser.add_argument(
+        "--output", metavar="FILE", help=f"CSV, or parquet for a .parquet suffix (default: {DEFAULT_OUTPUT})"
+    )
     return parser
 
 
@@ -341,7 +344,10 @@ def main(argv: list[str] | None = None) -> None:
         timestamps, targets, point, quantile, config.forecast_quantiles, args.id_column, list(futures)
     )
     output_path.parent.mkdir(parents=True, exist_ok=True)  # the default outputs/ folder
-    result.to_csv(output_path, index=False)
+    if output_path.suffix.lower() in (".parquet", ".pq"):
+        result.to_parquet(output_path, index=False)
+    else:
+        result.to_csv(output_path, index=False)
     plots = []
     for index, name in enumerate(series):
         for target in windows[name].columns:
