@@ -17,10 +17,11 @@ frequency is inferred (or --freq); empty cells and missing timestamps are missin
 forecast timestamps continue it. Duplicate, unsorted or irregular timestamps are refused unless --resample averages
 them into --freq periods. The input file is only read.
 
-Outputs (default: under outputs/): the forecast CSV (timestamp, the point forecast per target and, for checkpoints
-with a quantile head, columns <target>_q<level>) and a PNG per target next to it (<output>_<target>.png: history,
-forecast, quantile band and, with --holdout, the actual values). --holdout forecasts the last --horizon steps of the
-data instead of the future and scores them; --backtest scores rolling windows (stride --horizon) against seasonal
+Outputs (default: under outputs/): the forecast table, CSV or, for an --output ending in .parquet, parquet
+(timestamp, the point forecast per target and, for checkpoints with a quantile head, columns <target>_q<level>) and
+a PNG per target next to it (<output>_<target>.png: history, forecast, quantile band and, with --holdout, the actual
+values) for the first --max-plots targets. --holdout forecasts the last --horizon steps of the data instead of the
+future and scores them; --backtest scores rolling windows (stride --horizon) against seasonal
 naive, each forecast reading --context-length steps.
 """
 
@@ -145,47 +146,6 @@ def forecast_window(window: pd.DataFrame, horizon: int) -> tuple[pd.DatetimeInde
     return timestamps, offset.freqstr
 
 
-def predict(
-    model: TTMForPrediction, contexts: np.ndarray, freq_tokens: np.ndarray, horizon: int, batch_size: int = 256
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Forecast contexts (series, time, channels; NaN = missing) in batches.
-
-    Returns the point forecasts (series, horizon, channels) and the quantile forecasts (series, levels, horizon,
-    channels) or None. A univariate checkpoint forecasts every channel as its own series.
-    """
-    import numpy as np
-    import torch
-    from tqdm.auto import tqdm
-
-    config = model.config
-    series, length, channels = contexts.shape
-    fold = config.num_input_channels == 1 and channels > 1
-    if not fold and channels != config.num_input_channels:
-        raise ValueError(f"--target-columns: the checkpoint reads {config.num_input_channels} channels, got {channels}")
-    inputs = contexts.transpose(0, 2, 1).reshape(-1, length, 1) if fold else contexts
-    tokens = np.repeat(freq_tokens, channels) if fold else freq_tokens
-    points, quantiles = [], []
-    starts = range(0, len(inputs), batch_size)
-    for start in tqdm(starts, desc="forecasting", unit="batch", disable=len(starts) < 4):
-        extra = {"freq_token": torch.from_numpy(tokens[start : start + batch_size])}
-        with torch.no_grad():
-            output = model(
-                past_values=torch.from_numpy(inputs[start : start + batch_size]),
-                return_loss=False,
-                **(extra if config.resolution_prefix_tuning else {}),
-            )
-        points.append(output.prediction_outputs[:, :horizon].numpy())
-        if output.quantile_outputs is not None:
-            quantiles.append(output.quantile_outputs[:, :, :horizon].numpy())
-    point = np.concatenate(points)
-    quantile = np.concatenate(quantiles) if quantiles else None
-    if fold:
-        point = point.reshape(series, channels, horizon).transpose(0, 2, 1)
-        if quantile is not None:
-            quantile = quantile.reshape(series, channels, -1, horizon).transpose(0, 2, 3, 1)
-    return point, quantile
-
-
 def context_array(windows: list[pd.DataFrame], context_length: int) -> np.ndarray:
     """The windows as one array (series, context_length, channels), left-padded with NaN (= unobserved)."""
     import numpy as np
@@ -210,7 +170,8 @@ def backtest(
     also scores statsforecast's baselines on the same contexts (`ttm_metrics.baseline_forecasts`)."""
     import numpy as np
 
-    from ttm_data import freq_token, seasonal_period
+    from ttm_data import seasonal_period
+    from ttm_forecast import predict_array
     from ttm_metrics import evaluation_report
 
     contexts, actuals = [], []
@@ -225,8 +186,7 @@ def backtest(
             "--context-length or --horizon"
         )
     contexts_array, actuals_array = np.stack(contexts), np.stack(actuals)
-    token = freq_token(freq)
-    point, quantile = predict(model, contexts_array, np.full(len(contexts), token), horizon)
+    point, quantile = predict_array(model, contexts_array, horizon, freq)
     levels = model.config.forecast_quantiles if quantile is not None else None
     statistical = None
     if baselines:
@@ -245,17 +205,27 @@ def backtest(
 
 
 def result_frame(
-    timestamps: pd.DatetimeIndex, names: list[str], point: np.ndarray, quantile: np.ndarray | None, levels: list | None
+    timestamps: list[pd.DatetimeIndex],
+    names: list[str],
+    point: np.ndarray,
+    quantile: np.ndarray | None,
+    levels: list | None,
+    id_column: str | None = None,
+    ids: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Forecast table of one series: timestamp, per target the point forecast and its quantile columns."""
+    """Forecast table of every series, built at once: [id], timestamp, per target the point forecast (series,
+    horizon, targets) and its quantile columns (series, levels, horizon, targets)."""
+    import numpy as np
     import pandas as pd
 
-    result = pd.DataFrame({timestamps.name: timestamps})
+    horizon = point.shape[1]
+    columns = {id_column: np.repeat(ids, horizon)} if id_column else {}
+    columns[timestamps[0].name] = timestamps[0].append(timestamps[1:]) if len(timestamps) > 1 else timestamps[0]
     for channel, name in enumerate(names):
-        result[name] = point[:, channel]
+        columns[name] = point[:, :, channel].reshape(-1)
         for index, level in enumerate(levels if quantile is not None else []):
-            result[f"{name}_q{level:g}"] = quantile[index, :, channel]
-    return result
+            columns[f"{name}_q{level:g}"] = quantile[:, index, :, channel].reshape(-1)
+    return pd.DataFrame(columns)
 
 
 def plot(history: pd.Series, forecast: pd.DataFrame, target: str, actuals: pd.Series | None, path: Path) -> None:
@@ -326,7 +296,9 @@ def build_parser() -> FlagParser:
     parser.add_argument("--holdout", action="store_true", help="forecast the last --horizon steps and score them")
     parser.add_argument("--backtest", action="store_true", help="score rolling windows (always on for the demo)")
     parser.add_argument("--max-plots", type=int, default=8, metavar="N", help="PNG plots at most (default: 8)")
-    parser.add_argument("--output", metavar="CSV", help=f"where to write (default: {DEFAULT_OUTPUT})")
+    parser.add_argument(
+        "--output", metavar="FILE", help=f"CSV, or parquet for a .parquet suffix (default: {DEFAULT_OUTPUT})"
+    )
     return parser
 
 
@@ -347,10 +319,7 @@ def main(argv: list[str] | None = None) -> None:
             problem = model_source_error(args.model)
             if problem:
                 raise ValueError(problem)
-        import numpy as np
-        import pandas as pd
-
-        from ttm_data import freq_token
+        from ttm_forecast import predict_array
 
         resample = args.resample or demo  # the demo series has one duplicate timestamp
         series = read_series(
@@ -370,29 +339,27 @@ def main(argv: list[str] | None = None) -> None:
         histories = {name: frame.iloc[:-horizon] if args.holdout else frame for name, frame in series.items()}
         windows = {name: frame.iloc[-context_length:] for name, frame in histories.items()}
         futures = {name: forecast_window(window, horizon) for name, window in windows.items()}
-        tokens = np.array([freq_token(freq) for _, freq in futures.values()], dtype=np.int64)
-        point, quantile = predict(model, context_array(list(windows.values()), context_length), tokens, horizon)
+        freq = next(iter(futures.values()))[1]
+        point, quantile = predict_array(model, context_array(list(windows.values()), context_length), horizon, freq)
         report = None
         if demo or args.backtest:
-            report = backtest(model, series, context_length, horizon, next(iter(futures.values()))[1])
+            report = backtest(model, series, context_length, horizon, freq)
     except ValueError as error:
         parser.error(str(error))
 
     from ttm_data import seasonal_period
     from ttm_metrics import evaluation_report, format_report
 
-    levels = config.forecast_quantiles
-    frames = []
-    for index, (name, (timestamps, _)) in enumerate(futures.items()):
-        frame = result_frame(
-            timestamps, list(windows[name].columns), point[index], None if quantile is None else quantile[index], levels
-        )
-        if args.id_column:
-            frame.insert(0, args.id_column, name)
-        frames.append(frame)
-    result = pd.concat(frames, ignore_index=True)
+    targets = list(next(iter(windows.values())).columns)
+    timestamps = [timestamps for timestamps, _ in futures.values()]
+    result = result_frame(
+        timestamps, targets, point, quantile, config.forecast_quantiles, args.id_column, list(futures)
+    )
     output_path.parent.mkdir(parents=True, exist_ok=True)  # the default outputs/ folder
-    result.to_csv(output_path, index=False)
+    if output_path.suffix.lower() in (".parquet", ".pq"):
+        result.to_parquet(output_path, index=False)
+    else:
+        result.to_csv(output_path, index=False)
     plots = []
     for index, name in enumerate(series):
         for target in windows[name].columns:
@@ -401,7 +368,8 @@ def main(argv: list[str] | None = None) -> None:
             stem = "_".join(filter(None, [output_path.stem, name, re.sub(r"[^\w.-]+", "-", str(target)).strip("-")]))
             path = output_path.with_name(f"{stem}.png")
             actuals = series[name][target].iloc[-horizon:] if args.holdout else None
-            plot(histories[name][target].iloc[-3 * horizon :], frames[index], target, actuals, path)
+            forecast = result.iloc[index * horizon : (index + 1) * horizon]
+            plot(histories[name][target].iloc[-3 * horizon :], forecast, target, actuals, path)
             plots.append(path)
 
     first = next(iter(windows.values()))
@@ -412,7 +380,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.holdout:
         actual = context_array([frame.iloc[-horizon:] for frame in series.values()], horizon)
         contexts = context_array(list(windows.values()), context_length)
-        freq = next(iter(futures.values()))[1]
         holdout = evaluation_report(point, actual, contexts, min(seasonal_period(freq), context_length - 1))
         print("holdout (last --horizon steps):\n" + format_report(holdout))
     if report is not None:

@@ -115,6 +115,18 @@ def test_forecast_fills_calendar_gaps_and_continues_the_grid(
     assert "10 of 120 timestamps on the MS grid are missing (longest gap: 3 steps, 2013-05-01" in caplog.text
 
 
+def test_forecast_writes_parquet_by_the_output_suffix(
+    tiny_checkpoint: Path, monthly_with_holes: Path, tmp_path: Path
+) -> None:
+    common = ["--input", str(monthly_with_holes), "--model", str(tiny_checkpoint), "--max-plots", "0"]
+    for name in ("f.csv", "f.parquet"):
+        load_script("forecast").main([*common, "--output", str(tmp_path / name)])
+    written = pd.read_parquet(tmp_path / "f.parquet")
+    expected = pd.read_csv(tmp_path / "f.csv", parse_dates=["month"])
+    assert list(written.columns) == ["month", "co2"] and len(written) == 8
+    pd.testing.assert_frame_equal(written, expected, check_dtype=False, check_exact=False, rtol=1e-6)
+
+
 def test_forecast_backtest_reads_context_length_steps(
     tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
