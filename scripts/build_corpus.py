@@ -289,37 +289,6 @@ def _tsdata(root: Path) -> Iterator[Series]:
         yield from long(frame.rename(columns={column: "value"}), "unique_id", "h", f"EPF/{column}")
 
 
-def _rdatasets(root: Path) -> Iterator[Series]:
-    import pandas as pd
-
-    def read(package: str, item: str) -> pd.DataFrame:
-        return pd.read_pickle(root / "_data" / package / f"{item}.pkl.compress", compression="xz")
-
-    births = read("mosaicData", "Birthdays")
-    births.index = pd.to_datetime(births["date"]).dt.tz_localize(None)
-    yield from long(births.rename(columns={"births": "value"}), "state", "D", "Birthdays")
-    for item, package in (("GoldSilver", "AER"), ("DJIA8012", "AER")):
-        frame = read(package, item)
-        yield from wide(frame.set_index(pd.to_datetime(frame["rownames"])).drop(columns="rownames"), "B", item)
-    for item in ("bmw", "siemens", "spto87"):  # daily returns without dates: a business-day index
-        frame = read("evir", item)
-        yield item, pd.Series(frame["dat"].to_numpy(), pd.date_range("1973-01-02", periods=len(frame), freq="B"))
-    crsp = read("Ecdat", "CRSPday")
-    crsp.index = pd.to_datetime(crsp[["year", "month", "day"]])
-    yield from wide(crsp[["ge", "ibm", "mobil", "crsp"]], "B", "CRSPday")
-    stocks = read("datasets", "EuStockMarkets")
-    stocks.index = pd.date_range("1991-07-01", periods=len(stocks), freq="B")
-    yield from wide(stocks.drop(columns="rownames"), "B", "EuStockMarkets")
-    rain = read("texmex", "rain")
-    yield "rain", pd.Series(rain["dat"].to_numpy(), pd.date_range("1914-01-01", periods=len(rain), freq="D"))
-    sunspots = read("datasets", "sunspot.month")
-    yield (
-        "sunspot.month",
-        pd.Series(sunspots["value"].to_numpy(), pd.date_range("1749-01-01", periods=len(sunspots), freq="MS")),
-    )
-    # datasets/treering (7,980 years from 6000 BC) does not fit pandas' nanosecond timestamps: left out.
-
-
 def _river(root: Path) -> Iterator[Series]:
     import pandas as pd
 
@@ -479,13 +448,6 @@ SOURCES = {
             "fpp3 pedestrians, calls, employment, PBS, retail, livestock, tourism, "
             "economies, GAFA stocks, Ansett; fpppy EPF_FR_BE",
             _tsdata,
-        ),
-        Source(
-            "rdatasets",
-            "rdatasets",
-            "GPL-3.0",
-            "births, gold/silver, DJIA, returns, EuStockMarkets, rain, sunspots",
-            _rdatasets,
         ),
         Source("river", "river", "BSD-3-Clause", "hourly water flow, daily S&P 500 returns", _river),
         Source("arch", "arch", "NCSA", "S&P 500, NASDAQ, WTI, VIX daily", _arch),
