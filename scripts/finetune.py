@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -32,7 +31,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ttm_data.cli import SHIPPED_CHECKPOINT, hub_offline, in_user_words, model_source_error, offline_hint
+from ttm_data.cli import (
+    SHIPPED_CHECKPOINT,
+    HelpFormatter,
+    check_trainer_command_line,
+    hub_offline,
+    in_user_words,
+    model_source_error,
+    offline_hint,
+)
 
 if TYPE_CHECKING:  # torch, transformers and the data stack load after the arguments are parsed
     from transformers import HfArgumentParser, Trainer, TrainerCallback, TrainingArguments
@@ -190,15 +197,11 @@ def _value(setting: Any) -> str:
     return str(getattr(setting, "value", setting)).lower()
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
-
-
 def build_parser() -> HfArgumentParser:
     from transformers import HfArgumentParser, TrainingArguments
 
     parser = HfArgumentParser(
-        (ModelArguments, DataArguments, TrainingArguments), description=__doc__, formatter_class=_HelpFormatter
+        (ModelArguments, DataArguments, TrainingArguments), description=__doc__, formatter_class=HelpFormatter
     )
     parser.set_defaults(**_TRAINING_DEFAULTS)
     return parser
@@ -530,6 +533,7 @@ def setup_logging(training_args: TrainingArguments) -> None:
 
 def main(argv: list[str] | None = None) -> Trainer:
     argv = sys.argv[1:] if argv is None else argv
+    check_trainer_command_line(argv, (ModelArguments, DataArguments), __doc__, _TRAINING_DEFAULTS)
     parser = build_parser()
 
     def stop(error: Exception) -> SystemExit:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(path.stem for path in (ROOT / "scripts").glob("*.py"))
 # Scripts whose module imports nothing heavy: torch, transformers, pandas and datasets load after the arguments.
 LIGHT = ["benchmark", "benchmark_collator", "build_corpus", "convert_granite_checkpoint", "evaluate", "export"]
-LIGHT += ["finetune", "forecast", "plot_missing_values", "push_to_hub", "ship_checkpoint"]
+LIGHT += ["finetune", "forecast", "plot_missing_values", "pretrain", "push_to_hub", "ship_checkpoint"]
 HEAVY = ("torch", "transformers", "pandas", "datasets", "matplotlib")
 
 
@@ -87,6 +87,63 @@ def test_every_script_answers_help(name: str) -> None:
     result = python(str(ROOT / "scripts" / f"{name}.py"), "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage:") and "--help" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["finetune", "pretrain"])
+def test_trainer_scripts_answer_help_and_argument_errors_before_torch_loads(name: str) -> None:
+    """finetune.py and pretrain.py parse with HfArgumentParser + TrainingArguments, whose import loads torch; their
+    --help and argument errors come from ttm_data.cli's parser of the same flags, before any heavy import."""
+    required = {"finetune": ["--data-path", "x.csv"], "pretrain": ["--corpus", "c"]}[name]
+    cases = {
+        "help": ["--help"],
+        "typo": [*required, "--max_stepz", "3"],
+        "value": [*required, "--max-steps", "three"],
+        "missing": ["--max_steps", "3"],
+    }
+    code = (
+        f"import json, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); from script_loader import load_script\n"
+        f"script = load_script({name!r})\n"
+        f"for case in {json.dumps(list(cases.values()))}:\n"
+        "    try:\n        script.main(case)\n    except SystemExit as stop:\n        print('exit', stop.code)\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    result = python("-c", code)
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == "[]", result.stderr  # no heavy module loaded
+    assert [line for line in lines if line.startswith("exit")] == ["exit 0", "exit 2", "exit 2", "exit 2"]
+    assert "TrainingArguments (transformers)" in result.stdout and "--learning_rate" in result.stdout
+    assert "unrecognized arguments: --max_stepz 3" in result.stderr
+    assert "argument --max-steps: invalid int value: 'three'" in result.stderr  # as the user spelled it
+    assert f"the following arguments are required: --{required[0][2:].replace('-', '_')}\n" in result.stderr  # habit: _
+
+
+def test_the_quick_parser_has_every_training_argument_with_its_type_and_default() -> None:
+    import dataclasses
+
+    from transformers import HfArgumentParser, TrainingArguments
+
+    from ttm_data.cli import add_flags, training_argument_flags
+
+    flags = {flag.name: flag for flag in training_argument_flags()}
+    fields = {field.name: field for field in dataclasses.fields(TrainingArguments) if field.init}
+    assert set(flags) == set(fields)
+    for name, field in fields.items():
+        if field.default is not dataclasses.MISSING and flags[name].default is not None:
+            assert flags[name].default == field.default, name
+    quick = FlagParser()
+    add_flags(quick, flags.values())
+    for argv in (
+        ["--output_dir", "o", "--max_steps", "5", "--learning-rate", "3e-4", "--use_cpu", "--save_total_limit", "2"],
+        ["--no_remove_unused_columns", "--eval_strategy", "steps", "--eval_steps", "2", "--fp16", "false"],
+        ["--load_best_model_at_end", "True", "--eval_strategy", "epoch", "--save_strategy", "epoch"],
+        ["--lr_scheduler_type", "cosine", "--seed", "3", "--dataloader_num_workers", "0", "--label_names", "a", "b"],
+    ):
+        ours = vars(quick.parse_args(argv))
+        (theirs,) = HfArgumentParser(TrainingArguments).parse_args_into_dataclasses(args=argv)
+        typed = {key.removeprefix("--").removeprefix("no_").replace("-", "_") for key in argv if key.startswith("--")}
+        for key in typed:
+            value = getattr(theirs, key)
+            assert ours[key] == getattr(value, "value", value), key
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from datasets import Dataset
 from script_loader import load_script
 
 from ttm_data import EvalWindows, ForecastWindowCollator, TrainWindows
+from ttm_data.pretraining import CorpusWindows, GapAugmentation, StandardizingCollator, coarsen, training_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = json.dumps(
@@ -98,17 +99,17 @@ def test_weights_must_match_the_corpora(pretrain: ModuleType, tmp_path: Path) ->
 def test_coarsen_averages_into_a_token_frequency(pretrain: ModuleType) -> None:
     row = {"target": np.arange(24 * 40, dtype=np.float32), "start": pd.Timestamp("2024-01-01"), "freq": "h"}
     row["target"][5] = np.nan
-    coarse = pretrain.coarsen(row, np.random.default_rng(0), min_length=30)
+    coarse = coarsen(row, np.random.default_rng(0), min_length=30)
     assert coarse["freq"] == "D"  # the only coarser token frequency with >= 30 points
     expected = np.arange(24 * 40, dtype=np.float32).reshape(40, 24).mean(1)
     expected[0] = np.delete(np.arange(24, dtype=np.float32), 5).mean()  # NaN is left out of the mean
     np.testing.assert_allclose(coarse["target"], expected)
-    assert pretrain.coarsen({**row, "freq": "MS"}, np.random.default_rng(0), 30)["freq"] == "MS"
+    assert coarsen({**row, "freq": "MS"}, np.random.default_rng(0), 30)["freq"] == "MS"
 
 
 def test_collator_mixes_buffers_and_standardises_windows(pretrain: ModuleType) -> None:
     windows = [TrainWindows(corpus(seed, series=2), prediction_length=8) for seed in (1, 5)]
-    collator = pretrain.StandardizingCollator(ForecastWindowCollator(32, 8, return_freq_token=True))
+    collator = StandardizingCollator(ForecastWindowCollator(32, 8, return_freq_token=True))
 
     batch = collator([windows[0][0], windows[1][0], windows[0][1]])
 
@@ -119,12 +120,29 @@ def test_collator_mixes_buffers_and_standardises_windows(pretrain: ModuleType) -
         assert torch.allclose(values[mask].std(unbiased=False), torch.tensor(1.0), atol=1e-3)
 
 
+def test_flat_contexts_are_left_out_of_the_loss_and_low_spreads_floored() -> None:
+    """A level shift after a flat context would be a target of millions of standard deviations (seen in the corpus's
+    validation windows: losses of 1e14): such windows carry no loss; a tiny spread is floored at 0.1 % of the level."""
+    flat = np.r_[np.zeros(32), np.full(8, 1243.0)].astype(np.float32)
+    calm = np.r_[1000 + 0.3 * np.sin(np.arange(32)), np.full(8, 1001.0)].astype(np.float32)
+    last_windows = []
+    for target in (flat, calm):
+        rows = Dataset.from_dict({"target": [target], "start": [pd.Timestamp("2024-01-01")], "freq": ["h"]})
+        windows = EvalWindows(rows, prediction_length=8, stride=8)
+        last_windows.append(windows[len(windows) - 1])  # context: the 32 first steps, future: the 8 last
+    batch = StandardizingCollator(ForecastWindowCollator(32, 8))(last_windows)
+    assert batch["future_observed_mask"][0].sum() == 0 and batch["future_values"][0].abs().max() == 0
+    assert batch["future_observed_mask"][1].all()
+    shift = torch.full((8, 1), 1.0)  # 1 / (0.1 % of 1000)
+    torch.testing.assert_close(batch["future_values"][1], shift, atol=1e-2, rtol=0)
+
+
 def test_gap_augmentation_drops_points_and_spans_of_training_windows_only(pretrain: ModuleType) -> None:
     train = TrainWindows(corpus(1, series=3), prediction_length=8, seed=7)
     validation = EvalWindows(corpus(1, series=3), prediction_length=8, stride=8)
-    plain = pretrain.StandardizingCollator(ForecastWindowCollator(32, 8))
-    augmentation = pretrain.GapAugmentation(point_probability=0.1, span_probability=0.5, max_span=6, seed=3)
-    augmented = pretrain.StandardizingCollator(ForecastWindowCollator(32, 8), augmentation)
+    plain = StandardizingCollator(ForecastWindowCollator(32, 8))
+    augmentation = GapAugmentation(point_probability=0.1, span_probability=0.5, max_span=6, seed=3)
+    augmented = StandardizingCollator(ForecastWindowCollator(32, 8), augmentation)
     rows = [train[i] for i in range(len(train))][:200]
 
     before, after = plain(rows), augmented(rows)
@@ -138,7 +156,7 @@ def test_gap_augmentation_drops_points_and_spans_of_training_windows_only(pretra
     assert torch.equal(after["future_observed_mask"], before["future_observed_mask"])  # every target still scored
     again = augmented(rows)
     assert torch.equal(again["past_observed_mask"], after["past_observed_mask"])  # a pure function of the seeds
-    other = pretrain.StandardizingCollator(ForecastWindowCollator(32, 8), replace(augmentation, seed=4))(rows)
+    other = StandardizingCollator(ForecastWindowCollator(32, 8), replace(augmentation, seed=4))(rows)
     assert not torch.equal(other["past_observed_mask"], after["past_observed_mask"])
     evaluation = [validation[i] for i in range(len(validation))]
     assert torch.equal(augmented(evaluation)["past_observed_mask"], plain(evaluation)["past_observed_mask"])
@@ -146,14 +164,14 @@ def test_gap_augmentation_drops_points_and_spans_of_training_windows_only(pretra
 
 def test_gap_augmentation_refuses_bad_settings(pretrain: ModuleType) -> None:
     with pytest.raises(ValueError, match="--drop_point_probability"):
-        pretrain.GapAugmentation(point_probability=1.5)
+        GapAugmentation(point_probability=1.5)
     with pytest.raises(ValueError, match="--max_drop_span"):
-        pretrain.GapAugmentation(span_probability=0.5, max_span=0)
+        GapAugmentation(span_probability=0.5, max_span=0)
 
 
 def window_lengths(pretrain: ModuleType, args: object, count: int) -> np.ndarray:
     """The longest series of the buffer behind each of the first `count` training windows."""
-    rows = itertools.islice(iter(pretrain.CorpusWindows(pretrain.training_stream(args, 0, 1), 8, args, seed=0)), count)
+    rows = itertools.islice(iter(CorpusWindows(training_stream(args, 0, 1), 8, args, seed=0)), count)
     return np.array([row["source"].store.lengths.max() for row in rows])
 
 
@@ -169,9 +187,9 @@ def test_synthetic_windows_are_mixed_in_by_weight(pretrain: ModuleType, tmp_path
     mixed_real = window_lengths(pretrain, pretrain.DataArguments(**settings, mix_weight=1.0), 200)
     assert (mixed_real == 64).all()  # convex mixes of 64-step segments of the corpus' series
     with pytest.raises(ValueError, match="synthetic_weight"):
-        pretrain.training_stream(pretrain.DataArguments(**settings, synthetic_weight=1.5), 0, 1)
+        training_stream(pretrain.DataArguments(**settings, synthetic_weight=1.5), 0, 1)
     with pytest.raises(ValueError, match="mix_weight"):
-        pretrain.training_stream(pretrain.DataArguments(**settings, synthetic_weight=0.5, mix_weight=0.8), 0, 1)
+        training_stream(pretrain.DataArguments(**settings, synthetic_weight=0.5, mix_weight=0.8), 0, 1)
 
     state = run(pretrain, tmp_path / "run", "--corpus", str(tmp_path / "corpus"), "--synthetic_weight", "0.5",
                 "--mix_weight", "0.25", "--synthetic_length", "64", "--max_steps", "2")  # fmt: skip

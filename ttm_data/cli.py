@@ -9,13 +9,18 @@ the standard library, so that `--help` and argument errors answer before torch, 
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
+import importlib.util
 import os
 import re
 import socket
 import sys
+import types
+import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 SHIPPED_CHECKPOINT = "checkpoints/ttm-r2-512-96-offline"
@@ -53,7 +58,8 @@ def in_user_words(message: str, options: Iterable[str], argv: Sequence[str]) -> 
         return primary[key]
 
     message = _KEYWORD.sub(lambda m: spell(_key(m[1])) if _key(m[1]) in primary else m[0], message)
-    return _FLAG.sub(lambda m: spell(_key(m[0])) if _key(m[0]) in primary else m[0], message)
+    message = _FLAG.sub(lambda m: spell(_key(m[0])) if _key(m[0]) in primary else m[0], message)
+    return re.sub(r"(--[\w-]+)/\1(?![\w-])", r"\1", message)  # argparse's "--a_b/--a-b", now spelled alike
 
 
 class FlagParser(argparse.ArgumentParser):
@@ -81,6 +87,152 @@ class FlagParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         super().error(in_user_words(message, self._option_string_actions, self._argv))
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """The module docstring as written, and every flag's default."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    """One flag of a dataclass of arguments: its field name, annotation (as text), default and help."""
+
+    name: str
+    annotation: str
+    default: Any = dataclasses.MISSING
+    help: str = ""
+    choices: Sequence[Any] | None = None
+
+
+def dataclass_flags(arguments: type) -> list[Flag]:
+    """The flags of a dataclass of arguments, as `transformers.HfArgumentParser` reads them."""
+    flags = []
+    for spec in dataclasses.fields(arguments):
+        default = spec.default
+        if spec.default_factory is not dataclasses.MISSING:
+            default = spec.default_factory()
+        annotation = _annotation_text(spec.type)
+        help_text, choices = spec.metadata.get("help", ""), spec.metadata.get("choices")
+        flags.append(Flag(spec.name, annotation, default, help_text, choices))
+    return flags
+
+
+def _annotation_text(annotation: Any) -> str:
+    """A field's annotation as source text (`list[float] | None`); HfArgumentParser replaces the text by types."""
+    if isinstance(annotation, str):
+        return annotation
+    if annotation is type(None):
+        return "None"
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " | ".join(_annotation_text(part) for part in typing.get_args(annotation))
+    if typing.get_origin(annotation) is list:
+        return f"list[{_annotation_text(typing.get_args(annotation)[0])}]"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def training_argument_flags() -> list[Flag]:
+    """The flags of `transformers.TrainingArguments`, read from the installed transformers' source.
+
+    Importing TrainingArguments loads torch (seconds); `--help` and argument errors must answer before that, so
+    the class's fields are read from `transformers/training_args.py` with `ast`. Defaults and choices that are not
+    literals are left unknown; the real parser checks every value once the arguments are accepted here.
+    """
+    spec = importlib.util.find_spec("transformers")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("transformers is not installed")
+    tree = ast.parse(Path(spec.origin).with_name("training_args.py").read_text(encoding="utf-8"))
+    (body,) = [node.body for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "TrainingArguments"]
+    flags = []
+    for statement in body:
+        if not (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)):
+            continue
+        keywords = {k.arg: k.value for k in getattr(statement.value, "keywords", [])}
+        metadata = keywords.get("metadata")
+        entries = dict(zip(metadata.keys, metadata.values, strict=True)) if isinstance(metadata, ast.Dict) else {}
+        entries = {key.value: value for key, value in entries.items() if isinstance(key, ast.Constant)}
+        default = _literal(keywords["default"]) if "default" in keywords else None
+        if "default_factory" in keywords:
+            default = None
+        help_node, choices_node = entries.get("help"), entries.get("choices")
+        help_text = _literal(help_node) if help_node is not None else ""
+        choices = _literal(choices_node) if choices_node is not None else None
+        annotation = ast.unparse(statement.annotation)
+        flags.append(Flag(statement.target.id, annotation, default, help_text or "", choices or None))
+    return flags
+
+
+def _literal(node: ast.expr) -> Any:
+    """The value of a literal expression, else None (not known without running transformers)."""
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return None
+
+
+def _boolean(text: str) -> bool:
+    """argparse type of boolean flags, with HfArgumentParser's spellings."""
+    if text.lower() in {"yes", "true", "t", "y", "1"}:
+        return True
+    if text.lower() in {"no", "false", "f", "n", "0"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean (true / false), got {text!r}")
+
+
+def add_flags(parser: argparse.ArgumentParser, flags: Iterable[Flag], title: str | None = None) -> None:
+    """Declare `flags` on `parser` (in an argument group named `title`), typed as HfArgumentParser types them.
+
+    Plain int, float, bool and str fields and lists of them get their type; any other annotation (enums, dicts,
+    unions) takes one string, which the real parser checks. A boolean flag alone means true; one that defaults to
+    true also has a `--no_` form.
+    """
+    group = parser.add_argument_group(title) if title else parser
+    for flag in flags:
+        kinds = {part.strip() for part in flag.annotation.split("|")} - {"None", "Optional"}
+        listed = [kind[5:-1] for kind in kinds if kind.startswith("list[") and kind.endswith("]")]
+        kind = {"int": int, "float": float, "bool": _boolean, "str": str}.get(
+            listed[0] if listed else kinds.pop() if len(kinds) == 1 else "", str
+        )
+        options: dict[str, Any] = {"help": flag.help.replace("%", "%%") or " ", "type": kind}
+        if flag.default is dataclasses.MISSING:
+            options["required"] = True
+        else:
+            options["default"] = flag.default
+        if flag.choices is not None:
+            options["choices"] = list(flag.choices)
+        if listed:
+            options["nargs"] = "+"
+        elif kind is _boolean:
+            options.update(nargs="?", const=True)
+        group.add_argument(*_spellings(flag.name), **options)
+        if kind is _boolean and flag.default is True:
+            group.add_argument(*_spellings(f"no_{flag.name}"), action="store_false", dest=flag.name, help=" ")
+
+
+def _spellings(name: str) -> list[str]:
+    """A field's flag with underscores, then with dashes (as HfArgumentParser lists them)."""
+    return list(dict.fromkeys([f"--{name}", f"--{name.replace('_', '-')}"]))
+
+
+def check_trainer_command_line(
+    argv: Sequence[str], arguments: Sequence[type], description: str | None, defaults: dict[str, Any]
+) -> None:
+    """Answer `--help` and reject unknown flags or bad values of a Trainer script before torch loads.
+
+    The scripts parse with `transformers.HfArgumentParser((*arguments, TrainingArguments))`, whose import takes
+    seconds; this parser has the same flags (`dataclass_flags`, `training_argument_flags`) and stdlib types, so
+    `--help` and most mistakes answer at once. A single `.json` argument (all arguments in one file) is left to the
+    real parser.
+    """
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return
+    parser = FlagParser(
+        usage="%(prog)s [flags] (--help lists them)", description=description, formatter_class=HelpFormatter
+    )
+    for arguments_class in arguments:
+        add_flags(parser, dataclass_flags(arguments_class), arguments_class.__name__)
+    add_flags(parser, training_argument_flags(), "TrainingArguments (transformers)")
+    parser.set_defaults(**defaults)
+    parser.parse_args(argv)
 
 
 def model_source_error(value: str, flag: str = "--model") -> str | None:
