@@ -34,3 +34,31 @@ def test_benchmark_writes_every_figure_it_was_asked_for(tmp_path):
     )
     assert compiled["inference"]["new_graphs_for_2_more_batch_sizes"] == 0  # batch sizes 65 and 69 reuse the graph
     assert "ratio" in result.stdout and "ONNX Runtime" in result.stdout and "torch.compile" in result.stdout
+
+
+def test_forecast_benchmark_paths_forecast_the_same_job(tmp_path):
+    """scripts/benchmark_forecast.py's paths do one job: predict_df and granite-tsfm's pipeline (same weights) give the
+    same point forecasts at the same ids and timestamps; statsforecast's SeasonalNaive repeats the last day."""
+    import numpy as np
+    import pandas as pd
+    from script_loader import load_script
+
+    benchmark = load_script("benchmark_forecast")
+    data = tmp_path / "series.parquet"
+    benchmark.write_series(data, 12, 600)
+    model_seconds = benchmark.run_api(data, tmp_path / "api.parquet")
+    benchmark.run_granite(data, tmp_path / "granite.parquet")
+    benchmark.run_statsforecast("seasonal_naive", data, tmp_path / "naive.parquet")
+
+    ours = pd.read_parquet(tmp_path / "api.parquet")
+    granite = pd.read_parquet(tmp_path / "granite.parquet").rename(columns={"y": "granite"})
+    assert len(ours) == len(granite) == 12 * benchmark.HORIZON and model_seconds > 0
+    joined = ours.merge(granite, on=["id", "ts"], validate="one_to_one")
+    assert len(joined) == len(ours)
+    np.testing.assert_allclose(joined["predictions"], joined["granite"], atol=1e-4, rtol=1e-5)
+    history = pd.read_parquet(data)
+    naive = pd.read_parquet(tmp_path / "naive.parquet")
+    for name, series in history.groupby("id"):
+        last_day = series["y"].to_numpy()[-benchmark.SEASON :]
+        expected = np.tile(last_day, benchmark.HORIZON // benchmark.SEASON)
+        np.testing.assert_allclose(naive.loc[naive["unique_id"] == name, "SeasonalNaive"], expected, rtol=1e-6)
