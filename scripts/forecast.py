@@ -23,6 +23,12 @@ a PNG per target next to it (<output>_<target>.png: history, forecast, quantile 
 values) for the first --max-plots targets. --holdout forecasts the last --horizon steps of the data instead of the
 future and scores them; --backtest scores rolling windows (stride --horizon) against seasonal
 naive, each forecast reading --context-length steps.
+
+Many series, many processes: `accelerate launch --num_processes N scripts/forecast.py ...` (on a machine without GPUs:
+`accelerate launch --multi_gpu --num_processes N`, which starts N CPU processes) splits the series between the N
+processes with accelerate (contiguous blocks, in the order the series first appear in the file); each forecasts its
+block on its own device, the main process gathers the forecasts and writes the one output file, identical to a single
+process's, row for row. Plots, printing and the backtest happen on the main process only.
 """
 
 from __future__ import annotations
@@ -319,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
             problem = model_source_error(args.model)
             if problem:
                 raise ValueError(problem)
-        from ttm_forecast import predict_array
+        from ttm_forecast import predict_array, process_state
 
         resample = args.resample or demo  # the demo series has one duplicate timestamp
         series = read_series(
@@ -340,12 +346,16 @@ def main(argv: list[str] | None = None) -> None:
         windows = {name: frame.iloc[-context_length:] for name, frame in histories.items()}
         futures = {name: forecast_window(window, horizon) for name, window in windows.items()}
         freq = next(iter(futures.values()))[1]
-        point, quantile = predict_array(model, context_array(list(windows.values()), context_length), horizon, freq)
+        contexts = context_array(list(windows.values()), context_length)
+        point, quantile = predict_array(model, contexts, horizon, freq, distributed=True)  # split under accelerate
+        state = process_state()
         report = None
-        if demo or args.backtest:
+        if (demo or args.backtest) and state.is_main_process:
             report = backtest(model, series, context_length, horizon, freq)
     except ValueError as error:
         parser.error(str(error))
+    if not state.is_main_process:
+        return  # the main process writes the output, plots and prints
 
     from ttm_data import seasonal_period
     from ttm_metrics import evaluation_report, format_report
@@ -376,6 +386,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"model:    {label}")
     print(f"input:    {input_path} ({len(series)} series, targets: {', '.join(map(str, first.columns))})")
     print(f"context:  {len(first)} steps, {first.index[0]} .. {first.index[-1]}")
+    if state.num_processes > 1:
+        print(f"processes: {state.num_processes}, the series split between them")
     print(f"forecast: {horizon} steps, {result.iloc[0][first.index.name]} .. {result.iloc[-1][first.index.name]}")
     if args.holdout:
         actual = context_array([frame.iloc[-horizon:] for frame in series.values()], horizon)

@@ -4,6 +4,11 @@ The frame is read by `ttm_data.series_from_frame`, the loader every script uses 
 inference, gaps as NaN, duplicate and order checks, `resample`). The series are then assembled a chunk at a time into
 one (series, context, channels) float32 array, left-padded with NaN for short series (the model fills missing values
 by interpolation), forecast in batches under `torch.inference_mode`, and written as one long-format frame.
+
+With `distributed=True` under `accelerate launch` (or torchrun, mpirun), accelerate's
+`PartialState.split_between_processes` gives every process a contiguous block of the series, each forecasts its block on
+its own device (`PartialState.device`), and `accelerate.utils.gather_object` brings the blocks back in process order:
+the same rows, in the same order, as one process.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +29,9 @@ from tqdm.auto import tqdm
 from configuration_ttm import TTMConfig
 from modeling_ttm import TTMForPrediction
 from ttm_data import freq_token, parse_freq, series_from_frame, series_schema
+
+if TYPE_CHECKING:
+    from accelerate import PartialState
 
 TARGET_NAME_COLUMN = "target_name"
 POINT_COLUMN = "predictions"
@@ -99,6 +108,7 @@ def predict_df(
     chunk_size: int = 4096,
     progress: bool = False,
     revision: str | None = None,
+    distributed: bool = False,
 ) -> pd.DataFrame:
     """Forecast every series of `df` and return the forecasts as one long-format frame.
 
@@ -123,8 +133,13 @@ def predict_df(
         context_length: Latest steps fed to the model (default and maximum: the model's `context_length`).
         batch_size: Series per model call.
         chunk_size: Series assembled at a time, which bounds the memory beside the data and the result.
-        progress: Show a progress bar over the series.
+        progress: Show a progress bar over the series (on the main process only when distributed).
         revision: Hub branch when `model` is a Hub id.
+        distributed: Under `accelerate launch --num_processes N` (N > 1), split the series between the processes
+            (`process_state`): every process reads all of `df`, moves `model` to its device (`PartialState.device`)
+            and forecasts a contiguous block of the series; the blocks are gathered (`accelerate.utils.gather_object`)
+            so that every process returns the whole forecast, row for row the single-process result. Call it on every
+            process. With one process it is the plain call.
 
     A univariate model forecasts each target column as its own series. A multichannel model reads the channels
     `target_columns + past_covariate_columns + known_covariate_columns` in this order and reports its
@@ -181,16 +196,23 @@ def predict_df(
     future = _future_lookup(future_df, known, id_column, schema.timestamp_column) if known else None
     token = freq_token(offset.freqstr) if config.resolution_prefix_tuning else None
 
+    state = _split_state(distributed, model)
+    share = np.arange(len(names)) if state is None else np.arange(len(names))[_share(len(names), state)]
     parts = []
-    with tqdm(total=len(names), unit="series", desc="forecasting", disable=not progress) as bar:
-        for begin in range(0, len(names), chunk_size):
-            series = np.arange(begin, min(begin + chunk_size, len(names)))
+    shown = progress and (state is None or state.is_main_process)
+    with tqdm(total=len(share), unit="series", desc="forecasting", disable=not shown) as bar:
+        for begin in range(0, len(share), chunk_size):
+            series = share[begin : begin + chunk_size]
             inputs = np.concatenate([group.windows(series, context) for group in groups], axis=-1)
             known_future = None if future is None else _future_values(future, names[series], timestamps[series])
             chunk_categories = None if categories is None else categories[series]
             point, quantiles = _rollout(model, plan, inputs, known_future, token, chunk_categories, horizon, batch_size)
             parts.append(_rows(plan, names[series], timestamps[series], point, quantiles))
             bar.update(len(series))
+    if state is not None:
+        from accelerate.utils import gather_object
+
+        parts = gather_object(parts)  # every process's chunks, in process order
     return _frame(parts, id_column, schema.timestamp_column, config.forecast_quantiles, table)
 
 
@@ -200,6 +222,7 @@ def predict_array(
     prediction_length: int | None = None,
     freq: str | None = None,
     batch_size: int = 256,
+    distributed: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Forecast contexts already on a grid: the array core of `predict_df`, for callers that hold arrays.
 
@@ -210,6 +233,8 @@ def predict_array(
             `predict_df`).
         freq: Frequency alias of the grid, required by models with `resolution_prefix_tuning`.
         batch_size: Series per model call.
+        distributed: As in `predict_df`: under `accelerate launch` with N > 1 processes, every process forecasts a
+            contiguous block of the contexts on its device and returns all forecasts, gathered in process order.
 
     Returns the point forecasts (series, horizon, channels) and quantiles (series, levels, horizon, channels) or None.
     A univariate model forecasts every channel as its own series; a multichannel one reads `num_input_channels`
@@ -235,10 +260,60 @@ def predict_array(
         plan = _Plan([], [], list(outputs), list(range(len(outputs))), False, config.forecast_length, False)
     if horizon > plan.horizon:
         _warn_recursive(horizon, plan.horizon)
-    point, quantiles = _rollout(
-        model, plan, contexts.astype(np.float32, copy=False), None, token, None, horizon, batch_size
-    )
+    contexts = contexts.astype(np.float32, copy=False)
+    state = _split_state(distributed, model)
+    if state is None:
+        point, quantiles = _rollout(model, plan, contexts, None, token, None, horizon, batch_size)
+    else:
+        from accelerate.utils import gather_object
+
+        mine = contexts[_share(len(contexts), state)]
+        forecast = [_rollout(model, plan, mine, None, token, None, horizon, batch_size)] if len(mine) else []
+        parts = gather_object(forecast)  # every process's block, in process order
+        point = np.concatenate([part[0] for part in parts])
+        quantiles = None if parts[0][1] is None else np.concatenate([part[1] for part in parts])
     return point.transpose(0, 2, 1), None if quantiles is None else quantiles.transpose(0, 2, 3, 1)
+
+
+def process_state() -> PartialState:
+    """accelerate's `PartialState` of this process: the processes `distributed=True` splits the series between.
+
+    Under `accelerate launch` (torchrun, mpirun) the processes join one process group: on their accelerator (NCCL on
+    GPUs) when the machine has one, else on CPU (gloo); `ACCELERATE_USE_CPU` (`accelerate launch --cpu`) forces CPU.
+    Raises `RuntimeError` when the launcher started more processes than accelerate joins, which would otherwise each
+    forecast everything.
+    """
+    from accelerate import PartialState
+    from accelerate.utils import get_int_from_env, parse_flag_from_env
+
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    available = accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not available)
+    launched = get_int_from_env(["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"], 1)
+    if state.num_processes != launched:
+        raise RuntimeError(
+            f"launched as {launched} processes, but accelerate's PartialState joins {state.num_processes} "
+            f"({state.distributed_type}): no process group for device {state.device}"
+        )
+    return state
+
+
+def _split_state(distributed: bool, model: TTMForPrediction) -> PartialState | None:
+    """The process state when the work is split (distributed, several processes), with `model` on this process's
+    device; None for a single process, which keeps the model where it is."""
+    if not distributed:
+        return None
+    state = process_state()
+    if state.num_processes == 1:
+        return None
+    model.to(state.device)
+    return state
+
+
+def _share(count: int, state: PartialState) -> slice:
+    """This process's contiguous block of `count` items, as accelerate splits them (the first blocks one longer)."""
+    with state.split_between_processes(torch.arange(count)) as mine:
+        return slice(int(mine[0]), int(mine[-1]) + 1) if len(mine) else slice(count, count)
 
 
 def _warn_recursive(horizon: int, trained: int) -> None:
