@@ -17,6 +17,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Dataset, DatasetInfo, Features, List, Value
-from pandas.tseries.offsets import BaseOffset
+from pandas.tseries.offsets import BaseOffset, Day
 
-from .frequency import MOST, grid_positions, infer_offset, parse_freq
+from .frequency import MOST, fixed_step, grid_positions, infer_offset, parse_freq
 
 logger = logging.getLogger(__name__)
 
@@ -222,9 +223,10 @@ class _Codes:
         self.codes = {name: code for code, name in enumerate(names)}
 
     def encode(self, values: pd.Series) -> np.ndarray:
-        local, uniques = pd.factorize(values.astype(str), sort=False)
-        known = np.array([self.codes.setdefault(name, len(self.codes)) for name in uniques], dtype=np.int32)
-        return known[local]
+        """The codes of `values` (-1 where missing); values with the same text (1 and "1") share a code."""
+        local, uniques = pd.factorize(values, sort=False)  # the raw values first: far faster than text
+        known = [self.codes.setdefault(name, len(self.codes)) for name in map(str, uniques)]
+        return np.array([*known, -1], dtype=np.int32)[local]
 
     @property
     def names(self) -> pd.Index:
@@ -257,13 +259,13 @@ class _Columns:
         for column, codes in self.categories.items():
             self.parts[column].append(codes.encode(_categorical(chunk[column], column, source, first)))
         if schema.id_column:
-            ids = chunk[schema.id_column]
-            if ids.isna().any():
+            codes = self.series.encode(chunk[schema.id_column])
+            if (codes < 0).any():
                 raise ValueError(
                     f"`id_column`: column {schema.id_column!r} of {source} is empty in row "
-                    f"{first + int(np.argmax(ids.isna()))}"
+                    f"{first + int(np.argmax(codes < 0))}"
                 )
-            self.parts["__series"].append(self.series.encode(ids))
+            self.parts["__series"].append(codes)
         self.rows += len(chunk)
 
     def _ignore(self, column: str) -> None:
@@ -542,106 +544,119 @@ def _arrow_timezone(tz: datetime.tzinfo) -> str:
     return name
 
 
-def _grid(
-    times: pd.DatetimeIndex, columns: list[np.ndarray], offset: BaseOffset, name: str, named: bool, source: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """The channels x steps grid of the rows of one series, NaN where no row falls (a gap), and the grid positions of
-    the rows."""
-    positions = grid_positions(times, offset, _CHUNK_ROWS)
+def _positions(times: pd.DatetimeIndex, bounds: np.ndarray, offset: BaseOffset) -> np.ndarray:
+    """The grid position of every row within its series (rows `bounds[i]:bounds[i + 1]` are series i); -1 when off
+    the grid that starts at the series' first timestamp. Fixed steps are computed for all series at once."""
+    step = fixed_step(offset)
+    if step is None or (isinstance(offset, Day) and times.tz is not None):
+        return np.concatenate([grid_positions(times[b:e], offset, _CHUNK_ROWS) for b, e in pairwise(bounds)])
+    nanoseconds, step_ns = times.asi8, step.value
+    positions = np.empty(len(times), dtype=np.int64)
+    firsts = np.repeat(nanoseconds[bounds[:-1]], np.diff(bounds))
+    for begin in range(0, len(times), _CHUNK_ROWS):  # small temporary arrays
+        elapsed = nanoseconds[begin : begin + _CHUNK_ROWS] - firsts[begin : begin + _CHUNK_ROWS]
+        positions[begin : begin + _CHUNK_ROWS] = np.where(elapsed % step_ns == 0, elapsed // step_ns, -1)
+    return positions
+
+
+def _check_grid(
+    times: pd.DatetimeIndex, positions: np.ndarray, bounds: np.ndarray, names: pd.Index, offset: BaseOffset,
+    named: bool, source: str,
+) -> np.ndarray:  # fmt: skip
+    """The number of grid steps of every series; refuses rows off the grid and grids far longer than their rows."""
     if (positions < 0).any():
-        where = f" (series {name!r})" if named else ""
+        row = int(np.argmax(positions < 0))
+        series = int(np.searchsorted(bounds, row, side="right")) - 1
+        where = f" (series {names[series]!r})" if named else ""
         raise ValueError(
-            f"`timestamp_column`: timestamp {times[int(np.argmax(positions < 0))]}{where} of {source} is not on the "
-            f"{offset.freqstr} grid that starts at {times[0]}: the timestamps are irregular. Pass `resample=True` to "
-            f"average them into {offset.freqstr} periods, or pass the right `freq`"
+            f"`timestamp_column`: timestamp {times[row]}{where} of {source} is not on the {offset.freqstr} grid that "
+            f"starts at {times[bounds[series]]}: the timestamps are irregular. Pass `resample=True` to average them "
+            f"into {offset.freqstr} periods, or pass the right `freq`"
         )
-    length = int(positions[-1]) + 1
-    if length > _MAX_GAP_FACTOR * len(times) + 100:
+    lengths = positions[bounds[1:] - 1] + 1
+    counts = np.diff(bounds)
+    too_long = lengths > _MAX_GAP_FACTOR * counts + 100
+    if too_long.any():
+        series = int(np.argmax(too_long))
         raise ValueError(
-            f"`freq`: at frequency {offset.freqstr} series {name!r} of {source} would span {length} steps but has "
-            f"only {len(times)} timestamps; pass the right `freq`"
+            f"`freq`: at frequency {offset.freqstr} series {names[series]!r} of {source} would span {lengths[series]} "
+            f"steps but has only {counts[series]} timestamps; pass the right `freq`"
         )
-    grid = np.full((len(columns), length), np.nan, dtype=np.float32)
-    for channel, column in zip(grid, columns, strict=True):
-        channel[positions] = column
-    return grid, positions
+    return lengths
 
 
-class _Gaps:
-    """Missing timestamps over all series, reported in one line: how many, and where the longest gap is."""
-
-    def __init__(self, offset: BaseOffset) -> None:
-        self.offset, self.missing, self.steps, self.series = offset, 0, 0, 0
-        self.longest: tuple[int, pd.Timestamp, str] | None = None  # (steps, first missing timestamp, series)
-
-    def add(self, times: pd.DatetimeIndex, positions: np.ndarray, name: str) -> None:
-        length = int(positions[-1]) + 1
-        self.steps += length
-        if length == len(times):
-            return
-        self.missing += length - len(times)
-        self.series += 1
-        jumps = np.diff(positions)
-        widest = int(np.argmax(jumps))
-        if self.longest is None or jumps[widest] - 1 > self.longest[0]:
-            self.longest = (int(jumps[widest]) - 1, times[widest] + self.offset, name)
-
-    def report(self, source: str, num_series: int, named: bool) -> None:
-        if self.longest is None:
-            return
-        steps, first, name = self.longest
-        last = first + (steps - 1) * self.offset
-        where = f" of series {name!r}" if named else ""
-        in_series = f" in {self.series} of {num_series} series" if named else ""
-        logger.warning(
-            "%s: %d of %d timestamps on the %s grid are missing%s (longest gap%s: %d step%s, %s .. %s); they are "
-            "missing values (NaN)",
-            source,
-            self.missing,
-            self.steps,
-            self.offset.freqstr,
-            in_series,
-            where,
-            steps,
-            "s" if steps > 1 else "",
-            first,
-            last,
-        )
+def _report_gaps(
+    times: pd.DatetimeIndex, positions: np.ndarray, bounds: np.ndarray, lengths: np.ndarray, names: pd.Index,
+    offset: BaseOffset, named: bool, source: str,
+) -> None:  # fmt: skip
+    """Missing timestamps over all series, logged in one line: how many, and where the longest gap is."""
+    counts = np.diff(bounds)
+    with_gaps = np.flatnonzero(lengths != counts)
+    if len(with_gaps) == 0:
+        return
+    jumps = np.diff(positions) - 1  # missing steps after each row; meaningless at the last row of a series
+    jumps[bounds[1:-1] - 1] = -1
+    row = int(np.argmax(jumps))
+    series = int(np.searchsorted(bounds, row, side="right")) - 1
+    steps, first = int(jumps[row]), times[row] + offset
+    last = first + (steps - 1) * offset
+    where = f" of series {names[series]!r}" if named else ""
+    in_series = f" in {len(with_gaps)} of {len(names)} series" if named else ""
+    logger.warning(
+        "%s: %d of %d timestamps on the %s grid are missing%s (longest gap%s: %d step%s, %s .. %s); they are "
+        "missing values (NaN)",
+        source,
+        int((lengths - counts).sum()),
+        int(lengths.sum()),
+        offset.freqstr,
+        in_series,
+        where,
+        steps,
+        "s" if steps > 1 else "",
+        first,
+        last,
+    )
 
 
 def _build_dataset(
     work: pd.DataFrame, names: pd.Index, offset: BaseOffset, schema: SeriesSchema, source: str
 ) -> Dataset:
-    channels = schema.channel_names
+    """One row per series, every series on its grid (NaN where a timestamp is missing), built for all series at once."""
     num_targets = len(schema.target_columns)
-    values = [work[c].to_numpy(dtype=np.float32) for c in channels]
     times = pd.DatetimeIndex(work["__time"])
     codes = work["__series"].to_numpy()
     bounds = np.searchsorted(codes, np.arange(len(names) + 1))
-    category_codes = [work[c].to_numpy() for c in schema.static_categorical_columns]
+    named = bool(schema.id_column)
+    positions = _positions(times, bounds, offset)
+    lengths = _check_grid(times, positions, bounds, names, offset, named, source)
+    _report_gaps(times, positions, bounds, lengths, names, offset, named, source)
 
-    rows: dict[str, list] = {"target": [], "start": [], "freq": []}
-    gaps = _Gaps(offset)
-    for series, (begin, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-        segment = [column[begin:end] for column in values]
-        grid, positions = _grid(times[begin:end], segment, offset, names[series], bool(schema.id_column), source)
-        gaps.add(times[begin:end], positions, names[series])
-        rows["target"].append(grid[0] if num_targets == 1 else grid[:num_targets])
-        rows["start"].append(times[begin])
-        rows["freq"].append(offset.freqstr)
-        if schema.id_column:
-            rows.setdefault("item_id", []).append(str(names[series]))
-        if schema.exogenous_columns:
-            rows.setdefault("feat_dynamic_real", []).append(grid[num_targets:])
-        if schema.static_categorical_columns:
-            rows.setdefault("feat_static_cat", []).append([int(c[begin]) for c in category_codes])
-    gaps.report(source, len(names), bool(schema.id_column))
+    starts = np.concatenate([[0], np.cumsum(lengths)])  # the series' first step in the flat grid
+    flat = starts[:-1].repeat(np.diff(bounds)) + positions
+    grid = np.full((len(schema.channel_names), int(starts[-1])), np.nan, dtype=np.float32)
+    for channel, column in zip(grid, schema.channel_names, strict=True):
+        channel[flat] = work[column].to_numpy(dtype=np.float32)
+
+    zone = _arrow_timezone(times.tz) if times.tz is not None else None
+    columns: dict[str, pa.Array] = {
+        "target": _grid_lists(grid[:num_targets], starts, nested=num_targets > 1),
+        "start": pa.array(times.asi8[bounds[:-1]]).cast(pa.timestamp("ns", tz=zone)),  # UTC nanoseconds
+        "freq": pa.array([offset.freqstr] * len(names), pa.string()),
+    }
+    if named:
+        columns["item_id"] = pa.array(names.astype(str), pa.string())
+    if schema.exogenous_columns:
+        columns["feat_dynamic_real"] = _grid_lists(grid[num_targets:], starts, nested=True)
+    if schema.static_categorical_columns:
+        columns["feat_static_cat"] = pa.array(
+            [[int(c) for c in row] for row in work[schema.static_categorical_columns].to_numpy()[bounds[:-1]]],
+            pa.list_(pa.int64()),
+        )
 
     float_list = List(Value("float32"))
-    tz = f", tz={_arrow_timezone(times.tz)}" if times.tz is not None else ""
     features = {
         "target": float_list if num_targets == 1 else List(float_list),
-        "start": Value(f"timestamp[ns{tz}]"),
+        "start": Value("timestamp[ns]" if zone is None else f"timestamp[ns, tz={zone}]"),
         "freq": Value("string"),
         "item_id": Value("string"),
         "feat_dynamic_real": List(float_list),
@@ -649,16 +664,18 @@ def _build_dataset(
     }
     info = DatasetInfo(
         description=json.dumps({_SCHEMA_KEY: asdict(schema)}),
-        features=Features({name: features[name] for name in rows}),
+        features=Features({name: features[name] for name in columns}),
     )
-    arrays = {name: _float_lists(v) if name in ("target", "feat_dynamic_real") else v for name, v in rows.items()}
-    return Dataset.from_dict(arrays, info=info)
+    return Dataset.from_dict(columns, info=info)
 
 
-def _float_lists(arrays: list[np.ndarray]) -> pa.ListArray:
-    """1-D float32 arrays (or 2-D ones, lists of rows) as an arrow list array, without a detour through Python
-    floats."""
-    offsets = pa.array(np.cumsum([0, *map(len, arrays)]), pa.int32())
-    if arrays[0].ndim == 2:
-        return pa.ListArray.from_arrays(offsets, _float_lists([row for array in arrays for row in array]))
-    return pa.ListArray.from_arrays(offsets, pa.array(arrays[0] if len(arrays) == 1 else np.concatenate(arrays)))
+def _grid_lists(grid: np.ndarray, starts: np.ndarray, nested: bool) -> pa.ListArray:
+    """Channels x flat steps (series after series, `starts` their first steps) as an arrow list per series: of the
+    values (one channel, `nested` False) or of one list per channel."""
+    if not nested:
+        return pa.ListArray.from_arrays(pa.array(starts, pa.int32()), pa.array(grid[0]))
+    channels, lengths = len(grid), np.diff(starts)
+    inner_starts = np.concatenate([[0], np.cumsum(np.repeat(lengths, channels))])
+    values = np.concatenate([grid[:, b:e].reshape(-1) for b, e in pairwise(starts)])  # series, channel, step
+    inner = pa.ListArray.from_arrays(pa.array(inner_starts, pa.int32()), pa.array(values))
+    return pa.ListArray.from_arrays(pa.array(np.arange(len(lengths) + 1) * channels, pa.int32()), inner)
