@@ -406,7 +406,7 @@ print(json.dumps({"seconds": seconds, "peak": peak, "growth": peak - before, "le
     [("large.parquet", 10_000_000, 800e6), ("large.csv", 5_000_000, 600e6)],
     ids=["10M-row parquet", "5M-row CSV"],
 )
-def test_a_large_file_streams_in_bounded_time_and_memory(
+def test_a_large_file_streams_in_bounded_memory(
     tmp_path: Path, name: str, rows: int, max_growth: float
 ) -> None:
     """Minutely rows written a million at a time (parquet: 10M rows in row groups of 1M, 75 MB; CSV: 5M rows, 170 MB),
