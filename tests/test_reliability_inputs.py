@@ -351,7 +351,7 @@ def test_finetune_refuses_unknown_flags_and_outputs_that_overwrite_inputs(tiny_c
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("script", ["forecast", "evaluate"])
+@pytest.mark.parametrize("script", ["forecast", "backtest"])
 def test_scripts_refuse_unknown_flags_and_never_overwrite_the_input(
     script: str, tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

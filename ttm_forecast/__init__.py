@@ -8,6 +8,6 @@ forecast = predict_df("checkpoints/ttm-r2-512-96-offline", frame, id_column="sto
 ```
 """
 
-from .predict import predict_array, predict_df
+from .predict import predict_array, predict_dataset, predict_df
 
-__all__ = ["predict_array", "predict_df"]
+__all__ = ["predict_array", "predict_dataset", "predict_df"]
