@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ttm_data.cli import FlagParser  # noqa: E402
-from ttm_zoo import ARCHITECTURES  # noqa: E402
+from ttm_data.cli import FlagParser
+from ttm_zoo import ARCHITECTURES
 
 if TYPE_CHECKING:  # numpy and torch load inside the functions, after the arguments are checked
     import numpy as np

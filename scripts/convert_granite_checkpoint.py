@@ -9,11 +9,9 @@ reproduces the loaded one on a random input before it returns.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ttm_data.cli import FlagParser  # noqa: E402
+from ttm_data.cli import FlagParser
 
 
 def convert(source: str, output: str, revision: str | None = None) -> float:

@@ -28,9 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from ttm_data.cli import FlagParser  # noqa: E402
+from ttm_data.cli import FlagParser
 
 if TYPE_CHECKING:  # torch, ONNX Runtime and the model load inside the functions, after the arguments are checked
     import torch

@@ -15,7 +15,8 @@ The file is read like every script reads it (ttm_data.load_series): a timestamp 
 holding dates), numeric target columns (default: all other numeric columns), --id-column for stacked series. The
 frequency is inferred (or --freq); empty cells and missing timestamps are missing values (NaN) on that grid, and the
 forecast timestamps continue it. Duplicate, unsorted or irregular timestamps are refused unless --resample averages
-them into --freq periods. The input file is only read.
+them into --freq periods. The input file is only read. The series are forecast by `ttm_forecast.predict_dataset`
+(the data path of `predict_df`); --holdout and --backtest cut their windows with `ttm_data.extract_windows`.
 
 Outputs (default: under outputs/): the forecast table, CSV or, for an --output ending in .parquet, parquet
 (timestamp, the point forecast per target and, for checkpoints with a quantile head, columns <target>_q<level>) and
@@ -40,18 +41,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-# Run as `python scripts/forecast.py`, this file's folder comes first on the import path, where scripts/evaluate.py
-# would shadow the `evaluate` library that ttm_metrics imports.
-if str(Path(__file__).resolve().parent) in sys.path:
-    sys.path.remove(str(Path(__file__).resolve().parent))
-
-from ttm_data.cli import FlagParser, hub_offline, model_source_error, offline_hint, positive_int  # noqa: E402
+from ttm_data.cli import FlagParser, hub_offline, model_source_error, offline_hint, positive_int
 
 if TYPE_CHECKING:  # the heavy modules load inside the functions, after the arguments are checked
     import numpy as np
     import pandas as pd
+    from datasets import Dataset
 
     from modeling_ttm import TTMForPrediction
+    from ttm_data import SeriesStore
 
 DEFAULT_OUTPUT = Path("outputs") / "forecast.csv"
 
@@ -111,98 +109,38 @@ def load_model(
     return loaded.eval(), label
 
 
-def read_series(
-    path: Path,
-    timestamp_column: str | None,
-    target_columns: list[str] | None,
-    id_column: str | None = None,
-    freq: str | None = None,
-    resample: bool = False,
-) -> dict[str, pd.DataFrame]:
-    """Read the file with `ttm_data.load_series` into one frame of float targets per series, on its regular grid
-    (a missing timestamp is a row of NaN; the index carries the frequency)."""
-    import pandas as pd
-
-    from ttm_data import load_series, series_schema
-
-    dataset = load_series(
-        path,
-        timestamp_column=timestamp_column,
-        id_column=id_column,
-        target_columns=target_columns,
-        freq=freq,
-        resample=resample,
-    )
-    schema = series_schema(dataset)
-    series = {}
-    for index, row in enumerate(dataset.with_format("numpy")):
-        values = row["target"] if row["target"].ndim == 2 else row["target"][None]
-        start, step = dataset[index]["start"], dataset[index]["freq"]  # the timestamp with its time zone
-        timestamps = pd.date_range(start, periods=values.shape[1], freq=step, name=schema.timestamp_column)
-        series[str(row.get("item_id", ""))] = pd.DataFrame(values.T, index=timestamps, columns=schema.target_columns)
-    return series
-
-
-def forecast_window(window: pd.DataFrame, horizon: int) -> tuple[pd.DatetimeIndex, str]:
-    """The timestamps after a window on its grid, and the grid's frequency alias."""
-    import pandas as pd
-
-    offset = window.index.freq
-    timestamps = pd.date_range(window.index[-1] + offset, periods=horizon, freq=offset, name=window.index.name)
-    return timestamps, offset.freqstr
-
-
-def context_array(windows: list[pd.DataFrame], context_length: int) -> np.ndarray:
-    """The windows as one array (series, context_length, channels), left-padded with NaN (= unobserved)."""
-    import numpy as np
-
-    array = np.full((len(windows), context_length, windows[0].shape[1]), np.nan, dtype=np.float32)
-    for index, window in enumerate(windows):
-        values = window.to_numpy(dtype=np.float32)[-context_length:]
-        array[index, context_length - len(values) :] = values
-    return array
-
-
 def backtest(
-    model: TTMForPrediction,
-    series: dict[str, pd.DataFrame],
-    context_length: int,
-    horizon: int,
-    freq: str,
-    baselines: bool = False,
+    model: TTMForPrediction, dataset: Dataset, context_length: int, horizon: int, baselines: bool = False
 ) -> dict:
-    """Zero-shot rolling backtest: windows every `horizon` steps, the last one ending at each series' end; each
-    forecast reads the `context_length` steps before its window (missing steps are NaN). With `baselines`, the report
-    also scores statsforecast's baselines on the same contexts (`ttm_metrics.baseline_forecasts`)."""
-    import numpy as np
-
-    from ttm_data import seasonal_period
+    """Zero-shot rolling backtest of a series dataset (`ttm_data.load_series`): windows every `horizon` steps, the
+    last one ending at each series' end (`ttm_data.EvalWindows`); each forecast reads the `context_length` steps before
+    its window (missing steps are NaN). With `baselines`, the report also scores statsforecast's baselines on the same
+    contexts (`ttm_metrics.baseline_forecasts`)."""
+    from ttm_data import EvalWindows, seasonal_period
     from ttm_forecast import predict_array
     from ttm_metrics import evaluation_report
 
-    contexts, actuals = [], []
-    for frame in series.values():
-        values = frame.to_numpy(dtype=np.float32)
-        for end in range(len(values), context_length + horizon - 1, -horizon):
-            contexts.append(values[end - horizon - context_length : end - horizon])
-            actuals.append(values[end - horizon : end])
-    if not contexts:
+    windows = EvalWindows(dataset, prediction_length=horizon, stride=horizon, min_past=context_length)
+    if len(windows) == 0:
         raise ValueError(
             f"--backtest: no series has --context-length + --horizon = {context_length} + {horizon} steps; lower "
             "--context-length or --horizon"
         )
-    contexts_array, actuals_array = np.stack(contexts), np.stack(actuals)
-    point, quantile = predict_array(model, contexts_array, horizon, freq)
+    contexts, actuals = context_and_actuals(
+        windows.store, windows.pairs[:, 0], windows.pairs[:, 1], context_length, horizon
+    )
+    freq = dataset[0]["freq"]
+    point, quantile = predict_array(model, contexts, horizon, freq)
     levels = model.config.forecast_quantiles if quantile is not None else None
     statistical = None
     if baselines:
         from ttm_metrics import baseline_forecasts
 
-        statistical = baseline_forecasts(contexts_array, horizon, seasonal_period(freq), levels or (0.5,))
+        statistical = baseline_forecasts(contexts, horizon, seasonal_period(freq), levels or (0.5,))
     return evaluation_report(
         point,
-        actuals_array,
-        contexts_array,
+        actuals,
+        contexts,
         seasonal_period(freq),
         quantile_forecasts=quantile,
         quantile_levels=levels,
@@ -210,28 +148,54 @@ def backtest(
     )
 
 
-def result_frame(
-    timestamps: list[pd.DatetimeIndex],
-    names: list[str],
-    point: np.ndarray,
-    quantile: np.ndarray | None,
-    levels: list | None,
-    id_column: str | None = None,
-    ids: list[str] | None = None,
-) -> pd.DataFrame:
-    """Forecast table of every series, built at once: [id], timestamp, per target the point forecast (series,
-    horizon, targets) and its quantile columns (series, levels, horizon, targets)."""
+def context_and_actuals(
+    store: SeriesStore, series: np.ndarray, ends: np.ndarray, context_length: int, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The `context_length` steps before and the `horizon` steps up to each window end (`ttm_data.extract_windows`),
+    NaN where missing or before the series start."""
+    import numpy as np
+
+    from ttm_data import extract_windows
+
+    arrays = extract_windows(store, series, ends, context_length, horizon)
+    actuals = np.where(arrays["future_observed_mask"] > 0, arrays["future_values"], np.float32(np.nan))
+    return arrays["past_values"], actuals
+
+
+def wide_table(forecast: pd.DataFrame, num_series: int, horizon: int) -> pd.DataFrame:
+    """The long table of `ttm_forecast` (a row per series, target and step) as a row per series and step: [id],
+    timestamp, and per target the point forecast and the quantiles (<target>_q<level>)."""
+    import numpy as np
+
+    from ttm_forecast.predict import POINT_COLUMN, TARGET_NAME_COLUMN
+
+    columns = list(forecast.columns)
+    keys = columns[: columns.index(TARGET_NAME_COLUMN)]  # [id,] timestamp
+    levels = columns[columns.index(POINT_COLUMN) + 1 :]
+    targets = len(forecast) // (num_series * horizon)
+    first = (np.arange(num_series)[:, None] * targets * horizon + np.arange(horizon)).reshape(-1)  # rows of target 0
+    table = forecast.iloc[first][keys].reset_index(drop=True)
+    for index, name in enumerate(forecast[TARGET_NAME_COLUMN].iloc[: targets * horizon : horizon]):
+        rows = first + index * horizon
+        table[name] = forecast[POINT_COLUMN].to_numpy()[rows]
+        for level in levels:
+            table[f"{name}_q{level}"] = forecast[level].to_numpy()[rows]
+    return table
+
+
+def series_frame(dataset: Dataset, index: int) -> pd.DataFrame:
+    """Series `index` of a dataset as a frame of its targets on its timestamps (for the plots and the summary)."""
     import numpy as np
     import pandas as pd
 
-    horizon = point.shape[1]
-    columns = {id_column: np.repeat(ids, horizon)} if id_column else {}
-    columns[timestamps[0].name] = timestamps[0].append(timestamps[1:]) if len(timestamps) > 1 else timestamps[0]
-    for channel, name in enumerate(names):
-        columns[name] = point[:, :, channel].reshape(-1)
-        for index, level in enumerate(levels if quantile is not None else []):
-            columns[f"{name}_q{level:g}"] = quantile[:, index, :, channel].reshape(-1)
-    return pd.DataFrame(columns)
+    from ttm_data import parse_freq, series_schema
+
+    schema = series_schema(dataset)
+    target = dataset.with_format("numpy", columns=["target"])[index]["target"]
+    values = np.asarray(target, dtype=np.float32).reshape(len(schema.target_columns), -1)
+    row = dataset.select_columns(["start", "freq"])[index]  # the start with its time zone
+    times = pd.date_range(row["start"], periods=values.shape[1], freq=parse_freq(row["freq"]))
+    return pd.DataFrame(values.T, index=times.rename(schema.timestamp_column), columns=schema.target_columns)
 
 
 def plot(history: pd.Series, forecast: pd.DataFrame, target: str, actuals: pd.Series | None, path: Path) -> None:
@@ -325,13 +289,22 @@ def main(argv: list[str] | None = None) -> None:
             problem = model_source_error(args.model)
             if problem:
                 raise ValueError(problem)
-        from ttm_forecast import predict_array, process_state
+        import numpy as np
+
+        from ttm_data import SeriesStore, load_series, series_lengths, series_schema, slice_series
+        from ttm_forecast import predict_dataset, process_state
 
         resample = args.resample or demo  # the demo series has one duplicate timestamp
-        series = read_series(
-            input_path, args.timestamp_column, args.target_columns, args.id_column, args.freq, resample
+        dataset = load_series(
+            input_path,
+            timestamp_column=args.timestamp_column,
+            id_column=args.id_column,
+            target_columns=args.target_columns,
+            freq=args.freq,
+            resample=resample,
         )
-        shortest = min(len(frame) for frame in series.values()) - (args.horizon or 0) * args.holdout
+        lengths = series_lengths(dataset)
+        shortest = int(lengths.min()) - (args.horizon or 0) * args.holdout
         model, label = load_model(
             args.model, args.revision, args.context_length or shortest, args.horizon, args.use_lite
         )
@@ -342,16 +315,21 @@ def main(argv: list[str] | None = None) -> None:
             raise ValueError(f"--context-length: {context_length} exceeds the model's {config.context_length}")
         if horizon > config.forecast_length:
             raise ValueError(f"--horizon: {horizon} exceeds the model's {config.forecast_length}")
-        histories = {name: frame.iloc[:-horizon] if args.holdout else frame for name, frame in series.items()}
-        windows = {name: frame.iloc[-context_length:] for name, frame in histories.items()}
-        futures = {name: forecast_window(window, horizon) for name, window in windows.items()}
-        freq = next(iter(futures.values()))[1]
-        contexts = context_array(list(windows.values()), context_length)
-        point, quantile = predict_array(model, contexts, horizon, freq, distributed=True)  # split under accelerate
+        history = dataset
+        if args.holdout:
+            if lengths.min() <= horizon:
+                raise ValueError(
+                    f"--holdout: a series has {lengths.min()} steps, no more than --horizon {horizon} to hold out"
+                )
+            zeros = np.zeros_like(lengths)
+            history = slice_series(dataset, zeros, lengths - horizon, zeros)
+        result = predict_dataset(  # under accelerate launch, the series are split between the processes
+            model, history, prediction_length=horizon, context_length=context_length, distributed=True
+        )
         state = process_state()
         report = None
         if (demo or args.backtest) and state.is_main_process:
-            report = backtest(model, series, context_length, horizon, freq)
+            report = backtest(model, dataset, context_length, horizon)
     except ValueError as error:
         parser.error(str(error))
     if not state.is_main_process:
@@ -360,39 +338,45 @@ def main(argv: list[str] | None = None) -> None:
     from ttm_data import seasonal_period
     from ttm_metrics import evaluation_report, format_report
 
-    targets = list(next(iter(windows.values())).columns)
-    timestamps = [timestamps for timestamps, _ in futures.values()]
-    result = result_frame(
-        timestamps, targets, point, quantile, config.forecast_quantiles, args.id_column, list(futures)
-    )
+    table = wide_table(result, len(dataset), horizon)
     output_path.parent.mkdir(parents=True, exist_ok=True)  # the default outputs/ folder
     if output_path.suffix.lower() in (".parquet", ".pq"):
-        result.to_parquet(output_path, index=False)
+        table.to_parquet(output_path, index=False)
     else:
-        result.to_csv(output_path, index=False)
-    plots = []
-    for index, name in enumerate(series):
-        for target in windows[name].columns:
-            if len(plots) >= args.max_plots:
-                break
+        table.to_csv(output_path, index=False)
+    schema = series_schema(dataset)
+    plots, budget = [], max(args.max_plots, 0)
+    names = dataset["item_id"] if args.id_column else [""]
+    for index, name in enumerate(names[:budget]):  # a plot per target of the first series, --max-plots in all
+        if len(plots) == budget:
+            break
+        frame = series_frame(dataset, index)
+        forecast = table.iloc[index * horizon : (index + 1) * horizon]
+        for target in frame.columns[: budget - len(plots)]:
             stem = "_".join(filter(None, [output_path.stem, name, re.sub(r"[^\w.-]+", "-", str(target)).strip("-")]))
             path = output_path.with_name(f"{stem}.png")
-            actuals = series[name][target].iloc[-horizon:] if args.holdout else None
-            forecast = result.iloc[index * horizon : (index + 1) * horizon]
-            plot(histories[name][target].iloc[-3 * horizon :], forecast, target, actuals, path)
+            values = frame[target]
+            actuals = values.iloc[-horizon:] if args.holdout else None
+            past = values.iloc[:-horizon] if args.holdout else values
+            plot(past.iloc[-3 * horizon :], forecast, target, actuals, path)
             plots.append(path)
 
-    first = next(iter(windows.values()))
+    first = series_frame(history, 0).iloc[-context_length:]
+    time = schema.timestamp_column
     print(f"model:    {label}")
-    print(f"input:    {input_path} ({len(series)} series, targets: {', '.join(map(str, first.columns))})")
+    print(f"input:    {input_path} ({len(dataset)} series, targets: {', '.join(map(str, schema.target_columns))})")
     print(f"context:  {len(first)} steps, {first.index[0]} .. {first.index[-1]}")
     if state.num_processes > 1:
         print(f"processes: {state.num_processes}, the series split between them")
-    print(f"forecast: {horizon} steps, {result.iloc[0][first.index.name]} .. {result.iloc[-1][first.index.name]}")
+    print(f"forecast: {horizon} steps, {table.iloc[0][time]} .. {table.iloc[-1][time]}")
     if args.holdout:
-        actual = context_array([frame.iloc[-horizon:] for frame in series.values()], horizon)
-        contexts = context_array(list(windows.values()), context_length)
-        holdout = evaluation_report(point, actual, contexts, min(seasonal_period(freq), context_length - 1))
+        reported = [name for name in schema.target_columns if name in table.columns]  # the model's output channels
+        channels = [schema.target_columns.index(name) for name in reported]
+        store = SeriesStore.from_dataset(dataset)
+        contexts, actuals = context_and_actuals(store, np.arange(len(dataset)), lengths, context_length, horizon)
+        point = table[reported].to_numpy().reshape(len(dataset), horizon, len(reported))
+        period = min(seasonal_period(dataset[0]["freq"]), context_length - 1)
+        holdout = evaluation_report(point, actuals[..., channels], contexts[..., channels], period)
         print("holdout (last --horizon steps):\n" + format_report(holdout))
     if report is not None:
         mase = report["metrics"]["original"]["mase"]
@@ -400,7 +384,8 @@ def main(argv: list[str] | None = None) -> None:
             f"zero-shot backtest: {report['num_windows']} rolling windows of {horizon} steps, seasonal period "
             f"{report['seasonal_period']}\n" + format_report(report)
         )
-        print(f"MASE ratio (model / seasonal naive): {mase['ratio']:.4f}")
+        ratio = "n/a" if mase["ratio"] is None else f"{mase['ratio']:.4f}"
+        print(f"MASE ratio (model / seasonal naive): {ratio}")
     print(f"wrote {output_path} and {len(plots)} plot(s): {', '.join(map(str, plots))}")
 
 

@@ -14,10 +14,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ttm_data.cli import FlagParser
 
-from ttm_data.cli import FlagParser  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 if TYPE_CHECKING:  # numpy, torch, matplotlib and the model load inside the functions, after the arguments
     import numpy as np

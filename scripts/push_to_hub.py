@@ -7,7 +7,7 @@ files (configuration_ttm.py, modeling_ttm.py and the modules they import, so tha
 rendered from model_cards/template.md. Publishing an unchanged checkpoint again changes nothing.
 
 The card's evaluation table and `model-index` come from the Trainer losses that scripts/finetune.py saved in
-CHECKPOINT (eval_results.json, test_results.json) and from the reports of scripts/evaluate.py given with
+CHECKPOINT (eval_results.json, test_results.json) and from the reports of scripts/backtest.py given with
 --evaluation. Its training command, base model and data licenses come from --training (default:
 CHECKPOINT/training.json), else from the data_config.json of a finetune run. The formats are described in
 ttm_hub/model_card.py.
@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ttm_data.cli import FlagParser  # noqa: E402
+from ttm_data.cli import FlagParser
 
 if TYPE_CHECKING:  # torch and the Hub client load after the arguments are parsed
     from configuration_ttm import TTMConfig
@@ -73,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
     parser.add_argument("--private", action="store_true", help="create the repository as private (if it is new)")
     parser.add_argument("--commit-message", default=None, metavar="MESSAGE", help="message of the commit")
     parser.add_argument(
-        "--evaluation", action="append", default=[], metavar="FILE", help="a scripts/evaluate.py report (repeatable)"
+        "--evaluation", action="append", default=[], metavar="FILE", help="a scripts/backtest.py report (repeatable)"
     )
     parser.add_argument("--training", default=None, metavar="FILE", help="training info JSON for the card")
     parser.add_argument("--license", default="apache-2.0", metavar="ID", help="license of the weights")

@@ -22,12 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-# Run as `python scripts/ship_checkpoint.py`, this file's folder comes first on the import path, where
-# scripts/evaluate.py would shadow the `evaluate` library that ttm_metrics imports.
-if str(Path(__file__).resolve().parent) in sys.path:
-    sys.path.remove(str(Path(__file__).resolve().parent))
-
-from ttm_data.cli import FlagParser  # noqa: E402
+from ttm_data.cli import FlagParser
 
 if TYPE_CHECKING:  # torch, datasets and the Hub client load after the arguments are parsed
     from modeling_ttm import TTMForPrediction
@@ -41,7 +36,7 @@ HELD_OUT = {
 
 
 def script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{name}_script", SCRIPTS / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -50,18 +45,19 @@ def script(name: str) -> ModuleType:
 
 def zero_shot(model: TTMForPrediction, baselines: bool = False) -> dict[str, dict]:
     """The backtest report of every held-out data set (with the statsforecast baselines when asked)."""
+    from ttm_data import load_series
+
     forecast = script("forecast")
     root = forecast.demo_csv_path().parent
-    reports = {}
+    config, reports = model.config, {}
     for name, (file, timestamp, target, resample) in HELD_OUT.items():
-        series = forecast.read_series(root / file, timestamp, [target], freq=resample, resample=True)
-        frame = next(iter(series.values()))
-        config = model.config
-        freq = resample or forecast.forecast_window(frame.iloc[-config.context_length :], 1)[1]
-        reports[name] = forecast.backtest(
-            model, series, config.context_length, config.forecast_length, freq, baselines=baselines
+        dataset = load_series(
+            root / file, timestamp_column=timestamp, target_columns=[target], freq=resample, resample=True
         )
-        reports[name]["freq"] = freq
+        reports[name] = forecast.backtest(
+            model, dataset, config.context_length, config.forecast_length, baselines=baselines
+        )
+        reports[name]["freq"] = dataset[0]["freq"]
     return reports
 
 

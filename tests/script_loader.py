@@ -11,12 +11,12 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 def load_script(name: str) -> ModuleType:
-    """`scripts/<name>.py` as the module `<name>_script`.
+    """`scripts/<name>.py` as the module `<name>`, executed afresh on every call.
 
-    It is registered in `sys.modules` (dataclasses look their module up) under a suffixed name, so that
-    `scripts/evaluate.py` never shadows the `evaluate` library, and it is never put on `sys.path`.
+    It is registered in `sys.modules` (dataclasses look their module up); `scripts/` itself is never put on
+    `sys.path`.
     """
-    spec = importlib.util.spec_from_file_location(f"{name}_script", SCRIPTS / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

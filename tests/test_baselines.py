@@ -14,6 +14,7 @@ from script_loader import load_script
 from tiny import tiny_config
 
 from modeling_ttm import TTMForPrediction
+from ttm_data import series_from_frame
 from ttm_hub.model_card import build_model_card, load_evaluation
 from ttm_metrics import BASELINES, baseline_forecasts, evaluation_report, format_report
 from ttm_metrics import baselines as baselines_module
@@ -154,9 +155,9 @@ def test_shipping_backtest_tables_the_ratio_to_every_baseline() -> None:
     model = TTMForPrediction(tiny_config(num_input_channels=1)).eval()
     hours = pd.date_range("2024-01-01", periods=120, freq="h")
     noise = np.random.default_rng(0).normal(scale=0.2, size=120)
-    frame = pd.DataFrame({"load": 10 + np.sin(2 * np.pi * np.arange(120) / 24) + noise}, index=hours)
+    frame = pd.DataFrame({"time": hours, "load": 10 + np.sin(2 * np.pi * np.arange(120) / 24) + noise})
 
-    report = forecast.backtest(model, {"load": frame}, 32, 8, "h", baselines=True)
+    report = forecast.backtest(model, series_from_frame(frame), 32, 8, baselines=True)
 
     section = report["baselines"]
     assert section["num_series"] == report["num_windows"] and section["failures"] == dict.fromkeys(BASELINES, 0)

@@ -19,7 +19,7 @@ from ttm_data.cli import FlagParser, in_user_words, model_source_error
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(path.stem for path in (ROOT / "scripts").glob("*.py"))
 # Scripts whose module imports nothing heavy: torch, transformers, pandas and datasets load after the arguments.
-LIGHT = ["benchmark", "benchmark_collator", "build_corpus", "convert_granite_checkpoint", "evaluate", "export"]
+LIGHT = ["backtest", "benchmark", "benchmark_collator", "build_corpus", "convert_granite_checkpoint", "export"]
 LIGHT += ["finetune", "forecast", "plot_missing_values", "pretrain", "push_to_hub", "ship_checkpoint"]
 HEAVY = ("torch", "transformers", "pandas", "datasets", "matplotlib")
 
@@ -237,21 +237,21 @@ def test_irregular_timestamps_are_refused_with_the_resample_flag(
     frame = pd.DataFrame({"t": pd.Timestamp("2024-01-01") + pd.to_timedelta(seconds, unit="s"), "y": np.ones(200)})
     frame.to_csv(path, index=False)
     with pytest.raises(SystemExit):
-        load_script("evaluate").main(
+        load_script("backtest").main(
             ["--model", str(tiny_checkpoint), "--input", str(path), "--output", str(path) + ".json"]
         )
     err = capsys.readouterr().err
     assert "irregular: no frequency fits most of them" in err and "Pass --resample with a --freq" in err
 
 
-def test_evaluate_takes_underscored_flags(tmp_path: Path, monthly_with_holes: Path) -> None:
+def test_backtest_takes_underscored_flags(tmp_path: Path, monthly_with_holes: Path) -> None:
     from tiny import tiny_config
 
     from modeling_ttm import TTMForPrediction
 
     TTMForPrediction(tiny_config(num_input_channels=1)).save_pretrained(tmp_path / "model")
     output = tmp_path / "report.json"
-    load_script("evaluate").main(
+    load_script("backtest").main(
         ["--model", str(tmp_path / "model"), "--input", str(monthly_with_holes), "--timestamp_column", "month"]
         + ["--target_columns", "co2", "--test_fraction", "0.3", "--seasonal_period", "12", "--output", str(output)]
     )

@@ -12,7 +12,8 @@ import torch
 from tiny import save_tiny_checkpoint, tiny_config
 
 from modeling_ttm import TTMForPrediction
-from ttm_forecast import predict_array, predict_df
+from ttm_data import series_from_frame
+from ttm_forecast import predict_array, predict_dataset, predict_df
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "ttm-r2-512-96-offline"
 
@@ -191,6 +192,27 @@ def test_static_categories_reach_the_model_as_sorted_codes() -> None:
     np.testing.assert_allclose(by_series(result, "predictions"), np.concatenate([south, north]), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="`static_categorical_columns`: the model reads 1 static"):
         predict_df(model, frame, id_column="id", timestamp_column="ts", target_columns=["y"])
+
+
+def test_predict_dataset_equals_predict_df_on_the_loaded_series(shipped: TTMForPrediction) -> None:
+    frame = long_frame([300, 130, 520])
+    frame.loc[[7, 250], "y"] = np.nan
+    dataset = series_from_frame(frame, id_column="id", timestamp_column="ts")
+    expected = predict_df(shipped, frame, id_column="id", timestamp_column="ts", prediction_length=24)
+    result = predict_dataset(shipped, dataset, prediction_length=24, batch_size=2)
+    pd.testing.assert_frame_equal(result, expected, rtol=1e-5, atol=1e-5)
+    selected = predict_dataset(shipped, dataset.select([2, 0]), prediction_length=24, context_length=100)
+    assert selected["id"].unique().tolist() == ["s2", "s0"]
+    short = predict_df(
+        shipped, frame[frame["id"] == "s2"], timestamp_column="ts", prediction_length=24, context_length=100
+    )
+    np.testing.assert_allclose(selected["predictions"].iloc[:24], short["predictions"], rtol=1e-5, atol=1e-5)
+    with_covariate = series_from_frame(frame.assign(x=1.0), id_column="id", timestamp_column="ts", target_columns=["y"],
+                                       exogenous_columns=["x"])  # fmt: skip
+    with pytest.raises(ValueError, match="`dataset` has exogenous channels"):
+        predict_dataset(shipped, with_covariate)
+    with pytest.raises(TypeError, match="`dataset` must be a datasets.Dataset"):
+        predict_dataset(shipped, frame)
 
 
 def test_predict_array_folds_channels_of_a_univariate_model(shipped: TTMForPrediction) -> None:

@@ -40,7 +40,7 @@ from ttm_hub.model_card import DataSource, EvalRecord, Evaluation, TrainingInfo,
 ROOT = Path(__file__).resolve().parent.parent
 CODE_SET = {"config.json", "model.safetensors", *CODE_FILES}
 REPO_SET = CODE_SET | {".gitattributes", "README.md"}
-# A report as scripts/evaluate.py writes it (ttm_metrics.evaluation_report plus the run's settings).
+# A report as scripts/backtest.py writes it (ttm_metrics.evaluation_report plus the run's settings).
 EVALUATION = {
     "model": "runs/ttm",
     "input": "data/sea_surface_temperature.csv.gz",
@@ -487,10 +487,10 @@ def test_model_card_body_and_inputs(tmp_path: Path) -> None:
     assert "were not recorded" in bare.text and "No evaluation results" in bare.text
     assert bare.data.to_dict().get("model-index") is None
     (tmp_path / "other.json").write_text(json.dumps({"results": [{"dataset": "x", "metric": "mse"}]}))
-    with pytest.raises(ValueError, match="neither a report of scripts/evaluate.py nor Trainer losses"):
+    with pytest.raises(ValueError, match="neither a report of scripts/backtest.py nor Trainer losses"):
         load_evaluation(tmp_path / "other.json")
     (tmp_path / "partial.json").write_text(json.dumps({"metrics": {"original": {}}, "split": "test"}))
-    with pytest.raises(ValueError, match="not a complete report of scripts/evaluate.py: missing 'input'"):
+    with pytest.raises(ValueError, match="not a complete report of scripts/backtest.py: missing 'input'"):
         load_evaluation(tmp_path / "partial.json")
 
 

@@ -355,7 +355,7 @@ def test_finetune_refuses_unknown_flags_and_outputs_that_overwrite_inputs(
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("script", ["forecast", "evaluate"])
+@pytest.mark.parametrize("script", ["forecast", "backtest"])
 def test_scripts_refuse_unknown_flags_and_never_overwrite_the_input(
     script: str, tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -406,9 +406,7 @@ print(json.dumps({"seconds": seconds, "peak": peak, "growth": peak - before, "le
     [("large.parquet", 10_000_000, 800e6), ("large.csv", 5_000_000, 600e6)],
     ids=["10M-row parquet", "5M-row CSV"],
 )
-def test_a_large_file_streams_in_bounded_memory(
-    tmp_path: Path, name: str, rows: int, max_growth: float
-) -> None:
+def test_a_large_file_streams_in_bounded_memory(tmp_path: Path, name: str, rows: int, max_growth: float) -> None:
     """Minutely rows written a million at a time (parquet: 10M rows in row groups of 1M, 75 MB; CSV: 5M rows, 170 MB),
     loaded in a fresh process that reports how far the load raised its peak RSS above the RSS after the imports
     (about 340 MB, mostly torch).

@@ -11,6 +11,6 @@ Under `accelerate launch --num_processes N`, `predict_df(..., distributed=True)`
 and returns the whole forecast on every process, row for row the single-process result.
 """
 
-from .predict import predict_array, predict_df, process_state
+from .predict import predict_array, predict_dataset, predict_df, process_state
 
-__all__ = ["predict_array", "predict_df", "process_state"]
+__all__ = ["predict_array", "predict_dataset", "predict_df", "process_state"]

@@ -4,6 +4,7 @@ The frame is read by `ttm_data.series_from_frame`, the loader every script uses 
 inference, gaps as NaN, duplicate and order checks, `resample`). The series are then assembled a chunk at a time into
 one (series, context, channels) float32 array, left-padded with NaN for short series (the model fills missing values
 by interpolation), forecast in batches under `torch.inference_mode`, and written as one long-format frame.
+`predict_dataset` does the same for series already loaded (`ttm_data.load_series`), `predict_array` for arrays.
 
 With `distributed=True` under `accelerate launch` (or torchrun, mpirun), accelerate's
 `PartialState.split_between_processes` gives every process a contiguous block of the series, each forecasts its block on
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import torch
+from datasets import Dataset
 from pandas.tseries.offsets import BaseOffset
 from tqdm.auto import tqdm
 
@@ -155,11 +157,7 @@ def predict_df(
     config = model.config
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"`df` must be a pandas DataFrame, got {type(df).__name__}")
-    horizon = _positive("prediction_length", prediction_length, config.forecast_length)
-    context = _positive("context_length", context_length, config.context_length)
-    if context > config.context_length:
-        raise ValueError(f"`context_length`: {context} exceeds the model's context_length {config.context_length}")
-    batch_size, chunk_size = _positive("batch_size", batch_size, 1), _positive("chunk_size", chunk_size, 1)
+    horizon, context, batch_size, chunk_size = _sizes(config, prediction_length, context_length, batch_size, chunk_size)
     past = _columns("past_covariate_columns", past_covariate_columns, df)
     known = _columns("known_covariate_columns", known_covariate_columns, df)
     static = _columns("static_categorical_columns", static_categorical_columns, df)
@@ -177,23 +175,91 @@ def predict_df(
         resample=resample,
         source="`df`",
     )
+    names = _series_names(dataset.data, df, id_column)
+    sizes = (horizon, context, batch_size, chunk_size)
+    return _forecast(model, dataset, names, id_column, past, known, future_df, *sizes, progress, distributed)
+
+
+def predict_dataset(
+    model: TTMForPrediction | str,
+    dataset: Dataset,
+    *,
+    prediction_length: int | None = None,
+    context_length: int | None = None,
+    batch_size: int = 256,
+    chunk_size: int = 4096,
+    progress: bool = False,
+    revision: str | None = None,
+    distributed: bool = False,
+) -> pd.DataFrame:
+    """Forecast every series of a series dataset already loaded by `ttm_data.load_series` (or `series_from_frame`,
+    `slice_series`): `predict_df` without the frame, for callers that read files in chunks.
+
+    Its target channels are forecast (static categorical codes reach models that read them); a dataset with
+    exogenous channels needs `predict_df`, which says which covariates are known in the future. The arguments are
+    those of `predict_df`.
+
+    Returns the frame of `predict_df`, with the dataset's id column (`item_id` as text) and timestamp column.
+    """
+    model = _load(model, revision)
+    config = model.config
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"`dataset` must be a datasets.Dataset of series, got {type(dataset).__name__}")
+    horizon, context, batch_size, chunk_size = _sizes(config, prediction_length, context_length, batch_size, chunk_size)
+    if len(dataset) == 0:
+        raise ValueError("`dataset` holds no series")
     schema = series_schema(dataset)
+    if schema.exogenous_columns:
+        raise ValueError(
+            f"`dataset` has exogenous channels {schema.exogenous_columns}: forecast it with `predict_df` and "
+            "`past_covariate_columns` / `known_covariate_columns`"
+        )
+    _check_roles(config, [], [], schema.static_categorical_columns)
+    if "item_id" in dataset.column_names:
+        id_column = schema.id_column or "item_id"
+        names = np.asarray(dataset["item_id"], dtype=object)
+    elif len(dataset) == 1:
+        id_column, names = None, np.array([None], dtype=object)
+    else:
+        raise ValueError("`dataset` holds several series but no `item_id` column to tell them apart")
+    sizes = (horizon, context, batch_size, chunk_size)
+    return _forecast(model, dataset, names, id_column, [], [], None, *sizes, progress, distributed)
+
+
+def _forecast(
+    model: TTMForPrediction,
+    dataset: Dataset,
+    names: np.ndarray,
+    id_column: str | None,
+    past: list[str],
+    known: list[str],
+    future_df: pd.DataFrame | None,
+    horizon: int,
+    context: int,
+    batch_size: int,
+    chunk_size: int,
+    progress: bool,
+    distributed: bool,
+) -> pd.DataFrame:
+    """The forecast frame of a loaded series dataset whose series are called `names`."""
+    config = model.config
+    schema = series_schema(dataset)
+    timestamp_column = schema.timestamp_column or "timestamp"
     plan = _plan(config, schema.target_columns, past, known)
     offset = parse_freq(dataset[0]["freq"])
     if horizon > plan.horizon:
         _warn_recursive(horizon, plan.horizon)
-    table = dataset.data
+    table = dataset.with_format("arrow")[:]  # the rows of the dataset (of its selection, if any)
     targets = len(schema.target_columns)
     groups = [_Channels.from_column(table.column("target"), targets, nested=targets > 1)]
     if past or known:
         groups.append(_Channels.from_column(table.column("feat_dynamic_real"), len(past) + len(known), nested=True))
     categories = None
-    if static:
+    if schema.static_categorical_columns:
         codes = table.column("feat_static_cat").combine_chunks()
         categories = codes.values.to_numpy().reshape(len(codes), -1).astype(np.int64)
-    names = _series_names(table, df, id_column)
     timestamps = _forecast_timestamps(table, groups[0].lengths(), offset, horizon)
-    future = _future_lookup(future_df, known, id_column, schema.timestamp_column) if known else None
+    future = _future_lookup(future_df, known, id_column, timestamp_column) if known else None
     token = freq_token(offset.freqstr) if config.resolution_prefix_tuning else None
 
     state = _split_state(distributed, model)
@@ -213,7 +279,7 @@ def predict_df(
         from accelerate.utils import gather_object
 
         parts = gather_object(parts)  # every process's chunks, in process order
-    return _frame(parts, id_column, schema.timestamp_column, config.forecast_quantiles, table)
+    return _frame(parts, id_column, timestamp_column, config.forecast_quantiles, table)
 
 
 def predict_array(
@@ -337,6 +403,17 @@ def _load(model: TTMForPrediction | str, revision: str | None) -> TTMForPredicti
         return TTMForPrediction.from_pretrained(model, revision=revision or "main").eval()
     except (OSError, ValueError, KeyError) as error:
         raise ValueError(f"`model`: cannot load a TTM checkpoint from {model!r}: {error}") from None
+
+
+def _sizes(
+    config: TTMConfig, prediction_length: int | None, context_length: int | None, batch_size: int, chunk_size: int
+) -> tuple[int, int, int, int]:
+    """The checked horizon, context length, batch size and chunk size of a forecast."""
+    horizon = _positive("prediction_length", prediction_length, config.forecast_length)
+    context = _positive("context_length", context_length, config.context_length)
+    if context > config.context_length:
+        raise ValueError(f"`context_length`: {context} exceeds the model's context_length {config.context_length}")
+    return horizon, context, _positive("batch_size", batch_size, 1), _positive("chunk_size", chunk_size, 1)
 
 
 def _positive(argument: str, value: int | None, default: int) -> int:

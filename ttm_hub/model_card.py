@@ -8,7 +8,7 @@ re-publishing an unchanged checkpoint leaves README.md unchanged.
 
 What the model itself does not know comes from files that the project's scripts write:
 
-- evaluation results: the JSON report of scripts/evaluate.py (one per data set; every metric with its
+- evaluation results: the JSON report of scripts/backtest.py (one per data set; every metric with its
   seasonal-naive value and ratio), and the Trainer losses that scripts/finetune.py saves next to the model
   (eval_results.json, test_results.json); see `load_evaluation`;
 - training information: a `training.json`, written by hand or by a training script::
@@ -121,7 +121,7 @@ def _from_report(report: dict[str, Any], path: str | Path, dataset: str | None) 
             f"period {report['seasonal_period']}; {units} units{scaling}."
         )
     except (KeyError, TypeError) as error:
-        raise ValueError(f"{path} is not a complete report of scripts/evaluate.py: missing {error}") from error
+        raise ValueError(f"{path} is not a complete report of scripts/backtest.py: missing {error}") from error
     return Evaluation(results, (protocol,))
 
 
@@ -140,7 +140,7 @@ def _from_trainer_metrics(metrics: dict[str, Any], path: str | Path, dataset: st
     )
     if not results:
         raise ValueError(
-            f"{path} holds neither a report of scripts/evaluate.py nor Trainer losses ("
+            f"{path} holds neither a report of scripts/backtest.py nor Trainer losses ("
             + ", ".join(f"{prefix}_loss" for prefix in TRAINER_SPLITS)
             + ")"
         )
@@ -152,7 +152,7 @@ def load_evaluation(path: str | Path, *, dataset: str | None = None, loss: str =
     """Reads evaluation results written by the project's scripts.
 
     Args:
-        path: a report of scripts/evaluate.py (its metrics in scaled units when it has them, else in original
+        path: a report of scripts/backtest.py (its metrics in scaled units when it has them, else in original
             units), or a Trainer metrics file of scripts/finetune.py (eval_results.json / test_results.json).
         dataset: name of the evaluated data set; default: the report's input file name, or "training data" for
             Trainer metrics.

@@ -1,4 +1,4 @@
-"""scripts/evaluate.py: rolling-window backtests of tiny checkpoints on small CSVs, and refusals of bad arguments."""
+"""scripts/backtest.py: rolling-window backtests of tiny checkpoints on small CSVs, and refusals of bad arguments."""
 
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ from modeling_ttm import TTMForPrediction
 from ttm_data import EvalWindows, load_series
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "evaluate.py"
+SCRIPT = ROOT / "scripts" / "backtest.py"
 METRICS = {"mse", "mae", "mase", "smape"}
 
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    return load_script("evaluate")
+    return load_script("backtest")
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_bad_arguments_fail_with_a_clear_message(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     input_bytes = hourly_csv.read_bytes()
-    monkeypatch.chdir(tmp_path)  # the default --output is outputs/evaluation.json
+    monkeypatch.chdir(tmp_path)  # the default --output is outputs/backtest.json
     paths = {"input": hourly_csv, "missing": tmp_path / "missing"}
     defaults = ["--model", str(checkpoints["two"]), "--input", str(hourly_csv), "--target-columns", "daily", "load"]
 

@@ -24,16 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# Run as `python scripts/evaluate.py`, this file's folder comes first on the import path, where this file would
-# shadow the `evaluate` library that ttm_metrics imports.
-if str(Path(__file__).resolve().parent) in sys.path:
-    sys.path.remove(str(Path(__file__).resolve().parent))
-
-from ttm_data.cli import FlagParser, fraction, positive_int  # noqa: E402
+from ttm_data.cli import FlagParser, fraction, positive_int
 
 if TYPE_CHECKING:  # the heavy modules load inside the functions, after the arguments are checked
     import numpy as np
@@ -41,7 +35,7 @@ if TYPE_CHECKING:  # the heavy modules load inside the functions, after the argu
     from modeling_ttm import TTMForPrediction
     from ttm_data import EvalWindows, SeriesStore
 
-DEFAULT_OUTPUT = Path("outputs") / "evaluation.json"
+DEFAULT_OUTPUT = Path("outputs") / "backtest.json"
 
 
 def load_model(path: str) -> TTMForPrediction:
@@ -173,7 +167,7 @@ def training_statistics(train: SeriesStore, channel_names: list[str]) -> tuple[n
     return np.array(means), np.where(std > 0, std, 1.0)
 
 
-def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+def backtest(args: argparse.Namespace) -> dict[str, Any]:
     from ttm_data import (
         LOAD_OPTIONS,
         EvalWindows,
@@ -243,7 +237,7 @@ def build_parser() -> FlagParser:
     parser = FlagParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Every flag is also accepted with underscores (--timestamp_column). Example: python scripts/evaluate.py "
+        epilog="Every flag is also accepted with underscores (--timestamp_column). Example: python scripts/backtest.py "
         "--model my-ttm --input data.csv --timestamp-column date --target-columns load temperature --output "
         "outputs/report.json",
     )
@@ -333,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
             raise ValueError(f"--output: refusing to overwrite the input file {args.input}")
         if args.output is not None and not output.parent.is_dir():
             raise ValueError(f"--output: directory {output.parent} does not exist")
-        report = evaluate(args)
+        report = backtest(args)
     except ValueError as error:
         parser.error(str(error))
     from ttm_metrics import format_report
