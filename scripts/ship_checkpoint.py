@@ -43,8 +43,9 @@ def script(name: str) -> ModuleType:
     return module
 
 
-def zero_shot(model: TTMForPrediction, baselines: bool = False) -> dict[str, dict]:
-    """The backtest report of every held-out data set (with the statsforecast baselines when asked)."""
+def zero_shot(model: TTMForPrediction, baselines: bool = False, context_length: int | None = None) -> dict[str, dict]:
+    """The backtest report of every held-out data set (with the statsforecast baselines when asked), from contexts
+    of `context_length` steps (default: the model's)."""
     from ttm_data import load_series
 
     forecast = script("forecast")
@@ -54,9 +55,8 @@ def zero_shot(model: TTMForPrediction, baselines: bool = False) -> dict[str, dic
         dataset = load_series(
             root / file, timestamp_column=timestamp, target_columns=[target], freq=resample, resample=True
         )
-        reports[name] = forecast.backtest(
-            model, dataset, config.context_length, config.forecast_length, baselines=baselines
-        )
+        context = context_length or config.context_length
+        reports[name] = forecast.backtest(model, dataset, context, config.forecast_length, baselines=baselines)
         reports[name]["freq"] = dataset[0]["freq"]
     return reports
 
@@ -94,6 +94,38 @@ def zero_shot_table(reports: dict[str, dict]) -> str:
     return text
 
 
+def ablation_table(runs: dict[str, Path]) -> str:
+    """Pretraining runs side by side: budget, last validation loss and zero-shot MASE / seasonal naive on every
+    held-out series at the run's context length; runs with a shorter context are also compared with the first
+    run cut to that context (its input is the same short history, left-padded)."""
+    from modeling_ttm import TTMForPrediction
+
+    rows, first = [], None
+    for name, run in runs.items():
+        model = TTMForPrediction.from_pretrained(run).eval()
+        results = json.loads((run / "pretrain_results.json").read_text())
+        history = json.loads((run / "trainer_state.json").read_text())["log_history"]
+        losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
+        contexts = [model.config.context_length]
+        if first is not None and model.config.context_length < first.config.context_length:
+            contexts.append(model.config.context_length)  # the first run on the same short history
+        for index, context in enumerate(contexts):
+            evaluated = model if index == 0 else first
+            reports = zero_shot(evaluated, context_length=context)
+            ratios = [report["metrics"]["original"]["mase"]["ratio"] for report in reports.values()]
+            label = name if index == 0 else f"{next(iter(runs))} cut to context {context}"
+            steps = f"{results['train_steps_per_second'] * results['train_runtime']:.0f}" if index == 0 else ""
+            rows.append(
+                [label, context, steps, f"{results['train_runtime'] / 60:.0f}" if index == 0 else "",
+                 f"{losses[-1]:.4f}" if losses and index == 0 else "", *(f"{r:.3f}" for r in ratios),
+                 f"**{math.exp(sum(map(math.log, ratios)) / len(ratios)):.3f}**"]
+            )  # fmt: skip
+        first = first or model
+    header = ["Run", "Context", "Steps", "Minutes", "Last validation loss"]
+    header += [f"MASE ratio {name}" for name in HELD_OUT] + ["Geometric mean"]
+    return markdown_table(header, rows)
+
+
 def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -122,7 +154,18 @@ def main(argv: list[str] | None = None) -> None:
         help="also score statsforecast's baselines on the held-out series (slow: AutoETS with season 288 on CGM)",
     )
     parser.add_argument("--budget", default="", help="a sentence on the compute budget, for the card")
+    parser.add_argument(
+        "--ablation",
+        nargs="+",
+        metavar="NAME=RUN",
+        default=[],
+        help="pretraining runs (output_dirs) to compare in the card, under the same step budget; the first is the "
+        "reference that runs with a shorter context are also compared with",
+    )
     args = parser.parse_args(argv)
+    if any("=" not in item for item in args.ablation):
+        parser.error("--ablation: expected NAME=RUN items, e.g. real=outputs/ablation/A-real")
+    ablation = {name: Path(run) for name, run in (item.split("=", 1) for item in args.ablation)}
     from datasets import load_from_disk
 
     from modeling_ttm import TTMForPrediction
@@ -188,12 +231,19 @@ def main(argv: list[str] | None = None) -> None:
         "## Zero-shot results on the held-out series",
         zero_shot_table(reports),
     ]
+    if ablation:
+        extra += [
+            "## Ablations",
+            "The same step budget, seed and validation split for every run; zero-shot MASE / seasonal naive on the "
+            "held-out series (the protocol above, model only).",
+            ablation_table(ablation),
+        ]
     text = str(card) + "\n\n" + "\n\n".join(extra) + "\n"
     (args.output / "README.md").write_text(text)
     if args.card:
         args.card.write_text(text.replace("](loss_curve.png)", f"](../{args.output.as_posix()}/loss_curve.png)"))
     (args.output / "zero_shot.json").write_text(json.dumps(reports, indent=2) + "\n")
-    print("\n\n".join(extra[-4:]))
+    print("\n\n".join(extra[extra.index("## Zero-shot results on the held-out series") :]))
 
 
 if __name__ == "__main__":
