@@ -114,8 +114,11 @@ def backtest(
 ) -> dict:
     """Zero-shot rolling backtest of a series dataset (`ttm_data.load_series`): windows every `horizon` steps, the
     last one ending at each series' end (`ttm_data.EvalWindows`); each forecast reads the `context_length` steps before
-    its window (missing steps are NaN). With `baselines`, the report also scores statsforecast's baselines on the same
+    its window (missing steps are NaN; a window whose context has no observed value of a channel, inside a long gap,
+    is left out). With `baselines`, the report also scores statsforecast's baselines on the same
     contexts (`ttm_metrics.baseline_forecasts`)."""
+    import numpy as np
+
     from ttm_data import EvalWindows, seasonal_period
     from ttm_forecast import predict_array
     from ttm_metrics import evaluation_report
@@ -129,19 +132,22 @@ def backtest(
     contexts, actuals = context_and_actuals(
         windows.store, windows.pairs[:, 0], windows.pairs[:, 1], context_length, horizon
     )
+    observed = np.isfinite(contexts).any(axis=1).all(axis=1)  # windows whose context saw every channel
+    contexts, actuals = contexts[observed], actuals[observed]
     freq = dataset[0]["freq"]
+    period = min(seasonal_period(freq), context_length - 1)  # a context shorter than a season: the longest lag it has
     point, quantile = predict_array(model, contexts, horizon, freq)
     levels = model.config.forecast_quantiles if quantile is not None else None
     statistical = None
     if baselines:
         from ttm_metrics import baseline_forecasts
 
-        statistical = baseline_forecasts(contexts, horizon, seasonal_period(freq), levels or (0.5,))
+        statistical = baseline_forecasts(contexts, horizon, period, levels or (0.5,))
     return evaluation_report(
         point,
         actuals,
         contexts,
-        seasonal_period(freq),
+        period,
         quantile_forecasts=quantile,
         quantile_levels=levels,
         baselines=statistical,

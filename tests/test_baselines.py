@@ -165,3 +165,24 @@ def test_shipping_backtest_tables_the_ratio_to_every_baseline() -> None:
     ratios = [section["metrics"]["original"]["mase"][name]["model_ratio"] for name in BASELINES]
     assert "| load | " + " | ".join(f"{r:.3f}" for r in ratios) + " | none |" in table
     assert dict(ship.baseline_ratios(report, "mase")) == dict(zip(BASELINES, ratios, strict=True))
+
+
+def test_backtest_contexts_shorter_than_a_season_and_inside_long_gaps() -> None:
+    """A context shorter than the seasonal period scales MASE (and runs seasonal naive) with the longest lag it has;
+    windows whose whole context falls in a gap are left out, not scored against an empty history."""
+    forecast = load_script("forecast")
+    torch.manual_seed(0)
+    model = TTMForPrediction(tiny_config(num_input_channels=1)).eval()
+    hours = pd.date_range("2024-01-01", periods=200, freq="h")
+    values = 10 + np.sin(2 * np.pi * np.arange(200) / 24)
+    values[60:130] = np.nan  # 70 missing hours: the contexts of some windows see nothing
+    frame = pd.DataFrame({"time": hours, "load": values})
+
+    report = forecast.backtest(model, series_from_frame(frame), 16, 8, baselines=True)
+
+    assert report["seasonal_period"] == 15  # daily season (24) > context 16
+    every_window = forecast.backtest(model, series_from_frame(frame.fillna(10.0)), 16, 8)["num_windows"]
+    # windows end every 8 hours from 200 down to 24; the contexts of those ending at 88, 96, ..., 136 (hours e - 24 to
+    # e - 9) lie inside the gap
+    assert every_window == 23 and report["num_windows"] == 23 - 7
+    assert np.isfinite(report["metrics"]["original"]["mase"]["model"])
