@@ -224,9 +224,16 @@ class _Codes:
 
     def encode(self, values: pd.Series) -> np.ndarray:
         """The codes of `values` (-1 where missing); values with the same text (1 and "1") share a code."""
-        local, uniques = pd.factorize(values, sort=False)  # the raw values first: far faster than text
+        array = values.to_numpy()
+        if len(array) == 0:
+            return np.empty(0, dtype=np.int32)
+        # Long-format files hold each series in runs of rows: factorise the first value of every run only (NaN,
+        # unequal to itself, makes runs of one and a code of -1).
+        starts = np.flatnonzero(np.concatenate([[True], array[1:] != array[:-1]]))
+        local, uniques = pd.factorize(array[starts], sort=False)  # the raw values first: far faster than text
         known = [self.codes.setdefault(name, len(self.codes)) for name in map(str, uniques)]
-        return np.array([*known, -1], dtype=np.int32)[local]
+        run_codes = np.array([*known, -1], dtype=np.int32)[local]
+        return np.repeat(run_codes, np.diff(np.append(starts, len(array))))
 
     @property
     def names(self) -> pd.Index:
