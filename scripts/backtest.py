@@ -27,7 +27,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ttm_data.cli import FlagParser, fraction, positive_int
+from ttm_data.cli import FlagParser, add_series_flags, fraction, positive_int
 
 if TYPE_CHECKING:  # the heavy modules load inside the functions, after the arguments are checked
     import numpy as np
@@ -260,23 +260,7 @@ def build_parser() -> FlagParser:
     )
     data = parser.add_argument_group("data")
     data.add_argument("--input", metavar="FILE", required=True, help="CSV / TSV (optionally compressed) or parquet")
-    data.add_argument("--timestamp-column", metavar="NAME", help="timestamp column (default: detected)")
-    data.add_argument("--id-column", metavar="NAME", help="column naming the series of each row, for stacked series")
-    data.add_argument(
-        "--target-columns", metavar="NAME", nargs="+", help="columns to forecast (default: the other numeric ones)"
-    )
-    data.add_argument(
-        "--exogenous-columns", metavar="NAME", nargs="+", help="numeric columns known in advance (model inputs only)"
-    )
-    data.add_argument(
-        "--static-categorical-columns", metavar="NAME", nargs="+", help="per-series categories, for models using them"
-    )
-    data.add_argument(
-        "--freq", metavar="ALIAS", help="pandas frequency alias such as 15min, h, D, MS (default: inferred)"
-    )
-    data.add_argument(
-        "--resample", action="store_true", help="average irregular or duplicate timestamps into --freq periods"
-    )
+    add_series_flags(data, covariates=True)
     backtest = parser.add_argument_group("backtest")
     backtest.add_argument(
         "--split", choices=["test", "validation"], default="test", help="the split to evaluate (default: test)"

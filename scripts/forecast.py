@@ -41,7 +41,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ttm_data.cli import FlagParser, hub_offline, model_source_error, offline_hint, positive_int
+from ttm_data.cli import FlagParser, add_series_flags, hub_offline, model_source_error, offline_hint, positive_int
 
 if TYPE_CHECKING:  # the heavy modules load inside the functions, after the arguments are checked
     import numpy as np
@@ -249,17 +249,7 @@ def build_parser() -> FlagParser:
     parser.add_argument(
         "--input", metavar="FILE", help="CSV / parquet file (default: the sea surface temperature demo series)"
     )
-    parser.add_argument("--timestamp-column", metavar="NAME", help="timestamp column (default: the one with dates)")
-    parser.add_argument("--id-column", metavar="NAME", help="column naming the series of each row, for stacked series")
-    parser.add_argument(
-        "--target-columns", metavar="NAME", nargs="+", help="columns to forecast (default: the numeric columns)"
-    )
-    parser.add_argument(
-        "--freq", metavar="ALIAS", help="pandas frequency alias such as 15min, h, D, MS (default: inferred)"
-    )
-    parser.add_argument(
-        "--resample", action="store_true", help="average irregular or duplicate timestamps into --freq periods"
-    )
+    add_series_flags(parser)
     parser.add_argument(
         "--context-length",
         type=positive_int,

@@ -235,6 +235,28 @@ def check_trainer_command_line(
     parser.parse_args(argv)
 
 
+def add_series_flags(group: argparse._ActionsContainer, covariates: bool = False) -> None:
+    """The flags that say how to read a file of series (`ttm_data.load_series`), worded alike in every script:
+    --timestamp-column, --id-column, --target-columns, with `covariates` --exogenous-columns and
+    --static-categorical-columns, then --freq and --resample."""
+    group.add_argument("--timestamp-column", metavar="NAME", help="timestamp column (default: the one with dates)")
+    group.add_argument("--id-column", metavar="NAME", help="column naming the series of each row, for stacked series")
+    group.add_argument(
+        "--target-columns", metavar="NAME", nargs="+", help="columns to forecast (default: the other numeric ones)"
+    )
+    if covariates:
+        group.add_argument(
+            "--exogenous-columns", metavar="NAME", nargs="+", help="numeric columns known in advance (model inputs)"
+        )
+        group.add_argument(
+            "--static-categorical-columns", metavar="NAME", nargs="+", help="per-series categories (models using them)"
+        )
+    group.add_argument("--freq", metavar="ALIAS", help="pandas frequency alias: 15min, h, D, MS (default: inferred)")
+    group.add_argument(
+        "--resample", action="store_true", help="average irregular or duplicate timestamps into --freq periods"
+    )
+
+
 def model_source_error(value: str, flag: str = "--model") -> str | None:
     """Why `value` cannot name a checkpoint (a sentence naming `flag`), or None for a directory or a Hub id.
 
