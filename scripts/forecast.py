@@ -320,8 +320,9 @@ def main(argv: list[str] | None = None) -> None:
             zeros = np.zeros_like(lengths)
             history = slice_series(dataset, zeros, lengths - horizon, zeros)
         result = predict_dataset(  # under accelerate launch, the series are split between the processes
-            model, history, prediction_length=horizon, context_length=context_length, distributed=True
-        )
+            model, history, prediction_length=horizon, context_length=context_length, distributed=True,
+            progress=len(history) >= 1000,  # a progress bar over the series of large files (stderr)
+        )  # fmt: skip
         state = process_state()
         report = None
         if (demo or args.backtest) and state.is_main_process:
