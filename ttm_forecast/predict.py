@@ -153,11 +153,10 @@ def predict_df(
         `target_name`, `predictions` (the point forecast) and, for models with a quantile head, one column per level
         of `model.config.forecast_quantiles`, named like "0.1".
     """
-    model = _load(model, revision)
-    config = model.config
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"`df` must be a pandas DataFrame, got {type(df).__name__}")
-    horizon, context, batch_size, chunk_size = _sizes(config, prediction_length, context_length, batch_size, chunk_size)
+    model, sizes = _prepare(model, revision, prediction_length, context_length, batch_size, chunk_size)
+    config = model.config
     past = _columns("past_covariate_columns", past_covariate_columns, df)
     known = _columns("known_covariate_columns", known_covariate_columns, df)
     static = _columns("static_categorical_columns", static_categorical_columns, df)
@@ -176,7 +175,6 @@ def predict_df(
         source="`df`",
     )
     names = _series_names(dataset.data, df, id_column)
-    sizes = (horizon, context, batch_size, chunk_size)
     return _forecast(model, dataset, names, id_column, past, known, future_df, *sizes, progress, distributed)
 
 
@@ -201,11 +199,10 @@ def predict_dataset(
 
     Returns the frame of `predict_df`, with the dataset's id column (`item_id` as text) and timestamp column.
     """
-    model = _load(model, revision)
-    config = model.config
     if not isinstance(dataset, Dataset):
         raise TypeError(f"`dataset` must be a datasets.Dataset of series, got {type(dataset).__name__}")
-    horizon, context, batch_size, chunk_size = _sizes(config, prediction_length, context_length, batch_size, chunk_size)
+    model, sizes = _prepare(model, revision, prediction_length, context_length, batch_size, chunk_size)
+    config = model.config
     if len(dataset) == 0:
         raise ValueError("`dataset` holds no series")
     schema = series_schema(dataset)
@@ -222,7 +219,6 @@ def predict_dataset(
         id_column, names = None, np.array([None], dtype=object)
     else:
         raise ValueError("`dataset` holds several series but no `item_id` column to tell them apart")
-    sizes = (horizon, context, batch_size, chunk_size)
     return _forecast(model, dataset, names, id_column, [], [], None, *sizes, progress, distributed)
 
 
@@ -405,15 +401,23 @@ def _load(model: TTMForPrediction | str, revision: str | None) -> TTMForPredicti
         raise ValueError(f"`model`: cannot load a TTM checkpoint from {model!r}: {error}") from None
 
 
-def _sizes(
-    config: TTMConfig, prediction_length: int | None, context_length: int | None, batch_size: int, chunk_size: int
-) -> tuple[int, int, int, int]:
-    """The checked horizon, context length, batch size and chunk size of a forecast."""
+def _prepare(
+    model: TTMForPrediction | str,
+    revision: str | None,
+    prediction_length: int | None,
+    context_length: int | None,
+    batch_size: int,
+    chunk_size: int,
+) -> tuple[TTMForPrediction, tuple[int, int, int, int]]:
+    """The model (loaded when given a checkpoint) and the checked horizon, context length, batch size and chunk size
+    of a forecast."""
+    model = _load(model, revision)
+    config = model.config
     horizon = _positive("prediction_length", prediction_length, config.forecast_length)
     context = _positive("context_length", context_length, config.context_length)
     if context > config.context_length:
         raise ValueError(f"`context_length`: {context} exceeds the model's context_length {config.context_length}")
-    return horizon, context, _positive("batch_size", batch_size, 1), _positive("chunk_size", chunk_size, 1)
+    return model, (horizon, context, _positive("batch_size", batch_size, 1), _positive("chunk_size", chunk_size, 1))
 
 
 def _positive(argument: str, value: int | None, default: int) -> int:
