@@ -94,13 +94,26 @@ def zero_shot_table(reports: dict[str, dict]) -> str:
     return text
 
 
-def ablation_table(runs: dict[str, Path]) -> str:
+ABLATION_HEADER = ["Run", "Context", "Steps", "Minutes", "Last validation loss"]
+ABLATION_HEADER += [f"MASE ratio {name}" for name in HELD_OUT] + ["Geometric mean"]
+
+
+def recorded_ablation_rows(card: Path) -> list[list[str]]:
+    """The rows of the ablation table of an earlier model card (written by this script)."""
+    lines = card.read_text().split("## Ablations", 1)[-1].split("\n## ", 1)[0].splitlines()
+    table = [line for line in lines if line.startswith("|")]
+    if not table or table[0] != markdown_table(ABLATION_HEADER, []).splitlines()[0]:
+        raise ValueError(f"{card} has no ablation table of the held-out series {list(HELD_OUT)}")
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in table[2:]]
+
+
+def ablation_table(runs: dict[str, Path], recorded: list[list[str]] = ()) -> str:
     """Pretraining runs side by side: budget, last validation loss and zero-shot MASE / seasonal naive on every
     held-out series at the run's context length; runs with a shorter context are also compared with the first
-    run cut to that context (its input is the same short history, left-padded)."""
+    run cut to that context (its input is the same short history, left-padded). `recorded` rows come first."""
     from modeling_ttm import TTMForPrediction
 
-    rows, first = [], None
+    rows, first = list(recorded), None
     for name, run in runs.items():
         model = TTMForPrediction.from_pretrained(run).eval()
         results = json.loads((run / "pretrain_results.json").read_text())
@@ -121,9 +134,7 @@ def ablation_table(runs: dict[str, Path]) -> str:
                  f"**{math.exp(sum(map(math.log, ratios)) / len(ratios)):.3f}**"]
             )  # fmt: skip
         first = first or model
-    header = ["Run", "Context", "Steps", "Minutes", "Last validation loss"]
-    header += [f"MASE ratio {name}" for name in HELD_OUT] + ["Geometric mean"]
-    return markdown_table(header, rows)
+    return markdown_table(ABLATION_HEADER, rows)
 
 
 def _number(value: float | None) -> str:
@@ -153,23 +164,50 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="also score statsforecast's baselines on the held-out series (slow: AutoETS with season 288 on CGM)",
     )
+    parser.add_argument(
+        "--baselines-from",
+        type=Path,
+        metavar="ZERO_SHOT_JSON",
+        help="reuse the statsforecast scores of an earlier checkpoint's zero_shot.json instead of fitting them again: "
+        "the fits depend on the windows only, which are checked to be the same (ttm_metrics.reuse_baselines)",
+    )
     parser.add_argument("--budget", default="", help="a sentence on the compute budget, for the card")
     parser.add_argument(
         "--ablation",
         nargs="+",
         metavar="NAME=RUN",
         default=[],
-        help="pretraining runs (output_dirs) to compare in the card, under the same step budget; the first is the "
-        "reference that runs with a shorter context are also compared with",
+        help="pretraining runs (output_dirs) to compare in the card, with the same seed and validation split; the "
+        "first is the reference that runs with a shorter context are also compared with",
+    )
+    parser.add_argument(
+        "--recorded-ablation",
+        type=Path,
+        metavar="CARD",
+        help="an earlier model card whose ablation rows are kept in the table, above the runs of --ablation (for runs "
+        "whose output directories are gone)",
     )
     args = parser.parse_args(argv)
     if any("=" not in item for item in args.ablation):
         parser.error("--ablation: expected NAME=RUN items, e.g. real=outputs/ablation/A-real")
     ablation = {name: Path(run) for name, run in (item.split("=", 1) for item in args.ablation)}
+    if args.baselines and args.baselines_from:
+        parser.error("--baselines-from: fits the baselines no more; drop --baselines")
+    earlier, recorded = None, []
+    try:
+        if args.baselines_from:
+            earlier = json.loads(args.baselines_from.read_text())
+        if args.recorded_ablation:
+            recorded = recorded_ablation_rows(args.recorded_ablation)
+    except (OSError, ValueError) as error:  # json.JSONDecodeError is a ValueError
+        flag = "--baselines-from" if earlier is None and args.baselines_from else "--recorded-ablation"
+        reason = f"{error.filename}: {error.strerror}" if isinstance(error, OSError) else str(error)
+        parser.error(f"{flag}: {reason}")
     from datasets import load_from_disk
 
     from modeling_ttm import TTMForPrediction
     from ttm_hub import DataSource, EvalRecord, Evaluation, TrainingInfo, build_model_card
+    from ttm_metrics import reuse_baselines
 
     model = TTMForPrediction.from_pretrained(args.run).eval()
     args.output.mkdir(parents=True, exist_ok=True)
@@ -192,6 +230,14 @@ def main(argv: list[str] | None = None) -> None:
         if name != "total"
     ]
     reports = zero_shot(model, args.baselines)
+    if earlier is not None:
+        missing = [name for name in reports if name not in earlier]
+        if missing:
+            raise SystemExit(f"error: --baselines-from: no report of {', '.join(missing)} in {args.baselines_from}")
+        try:
+            reports = {name: reuse_baselines(report, earlier[name]) for name, report in reports.items()}
+        except ValueError as error:
+            raise SystemExit(f"error: --baselines-from {args.baselines_from}: {error}") from None
     records = tuple(
         EvalRecord(
             name,
@@ -231,12 +277,12 @@ def main(argv: list[str] | None = None) -> None:
         "## Zero-shot results on the held-out series",
         zero_shot_table(reports),
     ]
-    if ablation:
+    if ablation or recorded:
         extra += [
             "## Ablations",
-            "The same step budget, seed and validation split for every run; zero-shot MASE / seasonal naive on the "
-            "held-out series (the protocol above, model only).",
-            ablation_table(ablation),
+            "The same seed and validation split for every run, budgets in steps and minutes; zero-shot MASE / "
+            "seasonal naive on the held-out series (the protocol above, model only).",
+            ablation_table(ablation, recorded),
         ]
     text = str(card) + "\n\n" + "\n\n".join(extra) + "\n"
     (args.output / "README.md").write_text(text)

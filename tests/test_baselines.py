@@ -16,7 +16,7 @@ from tiny import tiny_config
 from modeling_ttm import TTMForPrediction
 from ttm_data import series_from_frame
 from ttm_hub.model_card import build_model_card, load_evaluation
-from ttm_metrics import BASELINES, baseline_forecasts, evaluation_report, format_report
+from ttm_metrics import BASELINES, baseline_forecasts, evaluation_report, format_report, reuse_baselines
 from ttm_metrics import baselines as baselines_module
 
 PERIOD, HORIZON = 12, 6
@@ -186,3 +186,47 @@ def test_backtest_contexts_shorter_than_a_season_and_inside_long_gaps() -> None:
     # e - 9) lie inside the gap
     assert every_window == 23 and report["num_windows"] == 23 - 7
     assert np.isfinite(report["metrics"]["original"]["mase"]["model"])
+
+
+def test_baselines_of_an_earlier_report_on_the_same_windows_are_reused() -> None:
+    """Shipping a new checkpoint reuses the statsforecast scores of the last one (the fits depend on the windows only):
+    the result equals a report fitted afresh for the new model, and other windows or levels are refused."""
+    values = histories()
+    contexts, actuals = values[:, :-HORIZON], values[:, -HORIZON:]
+    levels = [0.1, 0.5, 0.9]
+    result = baseline_forecasts(contexts, HORIZON, PERIOD, quantile_levels=levels, n_jobs=1)
+    old, new = actuals + 0.7, actuals - 0.2
+    spread = np.array([-1.0, 0.0, 1.0])[None, :, None, None]
+    earlier = evaluation_report(old, actuals, contexts, PERIOD, old[:, None] + spread, levels, baselines=result)
+    fresh = evaluation_report(new, actuals, contexts, PERIOD, new[:, None] + spread, levels, baselines=result)
+    plain = evaluation_report(new, actuals, contexts, PERIOD, new[:, None] + spread, levels)
+
+    reused = reuse_baselines(plain, earlier)
+
+    assert reused["baselines"] == fresh["baselines"] and reused["metrics"] == plain["metrics"]
+    mae = reused["baselines"]["metrics"]["original"]["mae"]
+    assert mae["AutoETS"]["model_ratio"] != earlier["baselines"]["metrics"]["original"]["mae"]["AutoETS"]["model_ratio"]
+    shifted = evaluation_report(new, actuals, contexts + 1.0, PERIOD, new[:, None] + spread, levels)
+    with pytest.raises(ValueError, match="not the same windows"):
+        reuse_baselines(shifted, earlier)
+    with pytest.raises(ValueError, match="not the same windows"):
+        reuse_baselines(evaluation_report(new[:2], actuals[:2], contexts[:2], PERIOD), earlier)
+    with pytest.raises(ValueError, match="quantile levels"):
+        reuse_baselines(evaluation_report(new, actuals, contexts, PERIOD), earlier)
+    with pytest.raises(ValueError, match="'baselines' section"):
+        reuse_baselines(plain, plain)
+
+
+def test_ablation_rows_of_an_earlier_card_are_kept(tmp_path: Path) -> None:
+    ship = load_script("ship_checkpoint")
+    rows = [["real only", "512", "5000", "46", "0.2092", "0.928", "0.770", "**0.845**"]]
+    rows.append(["cut to context 256", "256", "", "", "", "0.868", "0.709", "**0.785**"])
+    card = tmp_path / "README.md"
+    table = ship.markdown_table(ship.ABLATION_HEADER, rows)
+    card.write_text(f"# card\n\n## Ablations\n\nSame seed.\n\n{table}\n\n## Next\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+
+    assert ship.recorded_ablation_rows(card) == rows
+    assert ship.ablation_table({}, rows) == table
+    card.write_text("# card\n\n## Results\n\n| a | b |\n|---|---|\n")
+    with pytest.raises(ValueError, match="no ablation table"):
+        ship.recorded_ablation_rows(card)

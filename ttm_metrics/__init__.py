@@ -13,7 +13,7 @@ same histories (optional extra `baselines`), for `evaluation_report(..., baselin
 
 from .baselines import BASELINES, BaselineForecasts, baseline_forecasts
 from .loading import METRIC_MODULES, load_metric, metric_path
-from .report import METRICS, evaluation_report, format_report, seasonal_naive
+from .report import METRICS, evaluation_report, format_report, reuse_baselines, seasonal_naive
 
 __all__ = [
     "BASELINES",
@@ -25,5 +25,6 @@ __all__ = [
     "format_report",
     "load_metric",
     "metric_path",
+    "reuse_baselines",
     "seasonal_naive",
 ]

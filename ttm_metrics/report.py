@@ -133,6 +133,50 @@ def evaluation_report(
     return report
 
 
+def reuse_baselines(report: dict[str, Any], earlier: dict[str, Any]) -> dict[str, Any]:
+    """`report` with the "baselines" section of `earlier`, an `evaluation_report` of the same windows for another
+    model: the statsforecast fits depend on the windows alone, so they are not fitted again. The baselines' values
+    are kept, the model's values and ratios come from `report`.
+
+    The windows are checked through what both reports measured on them: the season, the shape, and the scores of the
+    seasonal-naive forecast. `report`'s quantile levels must be the baselines' (its "wql" is the model's at them).
+    """
+    section = earlier.get("baselines")
+    if section is None:
+        raise ValueError("earlier: expected a report with a 'baselines' section (evaluation_report(..., baselines=))")
+    for key in ("seasonal_period", "num_windows", "horizon", "num_channels"):
+        if report[key] != earlier[key]:
+            raise ValueError(f"earlier: not the same windows ({key} {earlier[key]}, this report's {report[key]})")
+    metrics = report["metrics"]["original"]
+    for metric, values in earlier["metrics"]["original"].items():
+        naive, earlier_naive = metrics.get(metric, {}).get("seasonal_naive"), values["seasonal_naive"]
+        if metric != "wql" and not _same(naive, earlier_naive):
+            raise ValueError(
+                f"earlier: not the same windows (seasonal-naive {metric} {earlier_naive}, this report's {naive})"
+            )
+    levels = section["quantile_levels"]
+    if report["quantile_levels"] != levels:
+        raise ValueError(
+            f"earlier: the baselines' quantile levels {levels} are not the model's {report['quantile_levels']}; fit "
+            "the baselines again"
+        )
+    scores = {}
+    for metric, entries in section["metrics"]["original"].items():
+        model = metrics[metric]["model"]
+        scores[metric] = {"model": model} | {
+            name: {"value": entry["value"], "model_ratio": _ratio(model, entry["value"])}
+            for name, entry in entries.items()
+            if name != "model"
+        }
+    return report | {"baselines": section | {"metrics": {"original": scores}}}
+
+
+def _same(value: float | None, other: float | None) -> bool:
+    if value is None or other is None:
+        return value is other
+    return math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12)
+
+
 def _at_levels(
     forecasts: np.ndarray,
     quantiles: np.ndarray | None,
