@@ -7,6 +7,12 @@ process under `accelerate launch`. Series are read into buffers of --buffer_seri
 every buffer through `ttm_data.TrainWindows` and `ForecastWindowCollator`, and each window is standardised by its
 context's mean and standard deviation so that the loss weighs every series alike.
 
+Every buffer gives --windows_per_buffer windows, drawn in proportion to the number of windows of its series. Small
+buffers therefore weigh a buffer of short series like one of long series, and a corpus stored source by source is
+trained on one source after another unless --shuffle_buffer covers it. A shuffle buffer at least the corpus' size
+with large buffers (--shuffle_buffer 8192 --buffer_series 1024 --windows_per_buffer 8192 for the offline corpus of
+5,853 series) draws windows about uniformly over all windows of the corpus, as the shipped checkpoint was trained.
+
 Diverse-resolution sampling: with probability --downsample_probability a series is averaged into a coarser
 frequency of IBM's frequency-token table (5min -> 10min / 15min / 30min / h, h -> D, D -> W, ...), with the
 matching `freq_token` (used by --resolution_prefix_tuning). Gap augmentation: --drop_point_probability and
@@ -122,10 +128,12 @@ def build_model(model_args: ModelArguments) -> TTMForPrediction:
     return TTMForPrediction(TTMConfig(**settings))
 
 
-def launch_command() -> str:
-    """The command line of this run, with the thread setting when one was given."""
+def launch_command(world_size: int = 1) -> str:
+    """The command line of this run, with the thread setting when one was given and the launcher of several
+    processes (`accelerate launch`)."""
     threads = os.environ.get("OMP_NUM_THREADS")
-    return ("" if threads is None else f"OMP_NUM_THREADS={threads} ") + "python " + shlex.join(sys.argv)
+    launcher = "python" if world_size == 1 else f"accelerate launch --multi_gpu --num_processes {world_size}"
+    return ("" if threads is None else f"OMP_NUM_THREADS={threads} ") + f"{launcher} " + shlex.join(sys.argv)
 
 
 def plot_loss_curve(log_history: list[dict[str, Any]], path: Path) -> None:
@@ -210,7 +218,8 @@ def main(argv: list[str] | None = None) -> Trainer:
     if trainer.is_world_process_zero():
         output = Path(training_args.output_dir)
         plot_loss_curve(trainer.state.log_history, output / "loss_curve.png")
-        summary = {**result.metrics, "wall_clock_s": round(time.time() - started, 1), "command": launch_command()}
+        command = launch_command(training_args.world_size)
+        summary = {**result.metrics, "wall_clock_s": round(time.time() - started, 1), "command": command}
         (output / "pretrain_results.json").write_text(json.dumps(summary, indent=2) + "\n")
     return trainer
 

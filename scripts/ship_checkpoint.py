@@ -117,8 +117,8 @@ def ablation_table(runs: dict[str, Path], recorded: list[list[str]] = ()) -> str
     for name, run in runs.items():
         model = TTMForPrediction.from_pretrained(run).eval()
         results = json.loads((run / "pretrain_results.json").read_text())
-        history = json.loads((run / "trainer_state.json").read_text())["log_history"]
-        losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
+        state = json.loads((run / "trainer_state.json").read_text())
+        losses = [entry["eval_loss"] for entry in state["log_history"] if "eval_loss" in entry]
         contexts = [model.config.context_length]
         if first is not None and model.config.context_length < first.config.context_length:
             contexts.append(model.config.context_length)  # the first run on the same short history
@@ -127,7 +127,7 @@ def ablation_table(runs: dict[str, Path], recorded: list[list[str]] = ()) -> str
             reports = zero_shot(evaluated, context_length=context)
             ratios = [report["metrics"]["original"]["mase"]["ratio"] for report in reports.values()]
             label = name if index == 0 else f"{next(iter(runs))} cut to context {context}"
-            steps = f"{results['train_steps_per_second'] * results['train_runtime']:.0f}" if index == 0 else ""
+            steps = str(state["global_step"]) if index == 0 else ""
             rows.append(
                 [label, context, steps, f"{results['train_runtime'] / 60:.0f}" if index == 0 else "",
                  f"{losses[-1]:.4f}" if losses and index == 0 else "", *(f"{r:.3f}" for r in ratios),
@@ -271,12 +271,18 @@ def main(argv: list[str] | None = None) -> None:
         "Held out, never in the corpus: bokeh-sampledata sea surface temperature (30 min) and CGM glucose (5 min).",
         markdown_table(["Source", "Series", "Observations", "Frequencies", "License"], corpus_rows),
         "## Pretraining budget and curve",
-        f"{results['train_steps_per_second'] * results['train_runtime']:.0f} steps in {results['train_runtime']:.0f} s "
+        f"{json.loads((args.run / 'trainer_state.json').read_text())['global_step']} steps in "
+        f"{results['train_runtime']:.0f} s "
         f"of training ({results['wall_clock_s']:.0f} s wall clock in all). {args.budget}".strip(),
         "![pretraining loss](loss_curve.png)",
         "## Zero-shot results on the held-out series",
         zero_shot_table(reports),
     ]
+    if earlier is not None:
+        extra.append(
+            "The statsforecast baselines were fitted once, for an earlier checkpoint, and their scores reused "
+            "(`--baselines-from`): the fits depend on the windows only, which were checked to be the same."
+        )
     if ablation or recorded:
         extra += [
             "## Ablations",

@@ -74,6 +74,17 @@ def test_trains_checkpoints_and_resumes(pretrain: ModuleType, tmp_path: Path) ->
     assert steps == [1, 2, 3, 4, 5, 6]  # steps 1-4 come from the checkpoint, 5-6 continue them
 
 
+def test_the_recorded_command_names_threads_and_launcher(pretrain: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pretrain_results.json (and so the model card) records the command that reproduces the run."""
+    monkeypatch.setattr("sys.argv", ["scripts/pretrain.py", "--corpus", "my corpus", "--max_steps", "10"])
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    tail = "scripts/pretrain.py --corpus 'my corpus' --max_steps 10"
+    assert pretrain.launch_command() == f"OMP_NUM_THREADS=1 python {tail}"
+    assert pretrain.launch_command(2) == f"OMP_NUM_THREADS=1 accelerate launch --multi_gpu --num_processes 2 {tail}"
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert pretrain.launch_command() == f"python {tail}"
+
+
 def test_streams_and_mixes_parquet_corpora_with_prefix_tuning(pretrain: ModuleType, tmp_path: Path) -> None:
     for seed, freq in [(1, "h"), (2, "D")]:
         (tmp_path / f"c{seed}").mkdir()
