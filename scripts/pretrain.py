@@ -56,8 +56,17 @@ logger = logging.getLogger("pretrain")
 
 @dataclass
 class ModelArguments:
-    architecture: str = field(default="r2-512-96", metadata={"choices": list(ARCHITECTURES)})
+    architecture: str | None = field(
+        default=None, metadata={"choices": list(ARCHITECTURES), "help": "Preset (default r2-512-96)."}
+    )
     config_overrides: str | None = field(default=None, metadata={"help": "JSON object of TTMConfig keys."})
+    init_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "Start from this checkpoint's weights and architecture (a directory or Hub id) instead of random "
+            "ones; --config_overrides apply to its config, and parameters it lacks start at their initial values."
+        },
+    )
     resolution_prefix_tuning: bool = field(default=False, metadata={"help": "Feed the frequency token."})
     quantile_levels: list[float] | None = field(
         default=None, metadata={"help": "Train this project's monotone quantile head (pinball loss), e.g. 0.1 0.5 0.9."}
@@ -119,12 +128,22 @@ def build_model(model_args: ModelArguments) -> TTMForPrediction:
     from configuration_ttm import TTMConfig
     from modeling_ttm import TTMForPrediction
 
-    settings = dict(ARCHITECTURES[model_args.architecture], scaling="std", num_input_channels=1)
+    overrides = json.loads(model_args.config_overrides) if model_args.config_overrides else {}
+    if model_args.init_from:
+        given = [flag for flag, value in (("--architecture", model_args.architecture),
+                 ("--quantile_levels", model_args.quantile_levels),
+                 ("--resolution_prefix_tuning", model_args.resolution_prefix_tuning)) if value]  # fmt: skip
+        if given:
+            raise ValueError(f"--init_from: the architecture is the checkpoint's; drop {', '.join(given)}")
+        try:
+            return TTMForPrediction.from_pretrained(model_args.init_from, **overrides)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"--init_from: cannot start from {model_args.init_from}: {error}") from None
+    settings = dict(ARCHITECTURES[model_args.architecture or "r2-512-96"], scaling="std", num_input_channels=1)
     settings.update(resolution_prefix_tuning=model_args.resolution_prefix_tuning, frequency_token_vocab_size=10)
     if model_args.quantile_levels:
         settings.update(quantile_levels=model_args.quantile_levels, monotone_quantile_head=True)
-    if model_args.config_overrides:
-        settings.update(json.loads(model_args.config_overrides))
+    settings.update(overrides)
     return TTMForPrediction(TTMConfig(**settings))
 
 
@@ -195,11 +214,12 @@ def main(argv: list[str] | None = None) -> Trainer:
             data_args.drop_point_probability, data_args.drop_span_probability, data_args.max_drop_span,
             training_args.seed,
         )  # fmt: skip
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         raise SystemExit(f"error: {error}") from None
     if validation is None:
         training_args.eval_strategy = "no"
-    logger.info("model: %s parameters, %s", f"{model.num_parameters():,}", model_args.architecture)
+    origin = model_args.init_from or model_args.architecture or "r2-512-96"
+    logger.info("model: %s parameters, %s", f"{model.num_parameters():,}", origin)
     trainer = Trainer(
         model=model,
         args=training_args,

@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 import torch
 from datasets import Dataset
+from safetensors.torch import load_file
 from script_loader import load_script
 
+from modeling_ttm import TTMForPrediction
 from ttm_data import EvalWindows, ForecastWindowCollator, TrainWindows
 from ttm_data.pretraining import CorpusWindows, GapAugmentation, StandardizingCollator, coarsen, training_stream
 
@@ -83,6 +85,34 @@ def test_the_recorded_command_names_threads_and_launcher(pretrain: ModuleType, m
     assert pretrain.launch_command(2) == f"OMP_NUM_THREADS=1 accelerate launch --multi_gpu --num_processes 2 {tail}"
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert pretrain.launch_command() == f"python {tail}"
+
+
+def test_init_from_continues_a_checkpoint_with_overrides(pretrain: ModuleType, tmp_path: Path) -> None:
+    """--init_from starts from a checkpoint's weights and architecture and continues them; an override that adds a
+    part (a quantile head) adds its parameters, newly initialised, and keeps every other weight as the start."""
+    corpus(2).save_to_disk(str(tmp_path / "corpus"))
+    run(pretrain, tmp_path / "first", "--corpus", str(tmp_path / "corpus"), "--max_steps", "2")
+    start = load_file(tmp_path / "first" / "model.safetensors")
+    head = json.dumps({"monotone_quantile_head": True, "quantile_levels": [0.1, 0.5, 0.9]})
+    run(pretrain, tmp_path / "same", "--corpus", str(tmp_path / "corpus"), "--max_steps", "1", "--learning_rate", "0",
+        "--init_from", str(tmp_path / "first"), "--config_overrides", head)  # fmt: skip
+    same = load_file(tmp_path / "same" / "model.safetensors")
+    assert set(same) == set(start) | {"head.quantile_block.weight", "head.quantile_block.bias"}
+    assert all(torch.equal(same[name], start[name]) for name in start)  # learning rate 0: the start itself
+    state = run(
+        pretrain, tmp_path / "second", "--corpus", str(tmp_path / "corpus"), "--max_steps", "2",
+        "--init_from", str(tmp_path / "first"), "--config_overrides", head,
+    )  # fmt: skip
+    assert state["global_step"] == 2
+    model = TTMForPrediction.from_pretrained(tmp_path / "second")
+    assert model.config.monotone_quantile_head and model.config.context_length == 32  # the first run's architecture
+    trained = model.state_dict()
+    assert any(not torch.equal(trained[name], start[name]) for name in start)
+    with pytest.raises(SystemExit, match="--init_from: the architecture is the checkpoint's; drop --architecture"):
+        run(pretrain, tmp_path / "third", "--corpus", str(tmp_path / "corpus"), "--init_from", str(tmp_path / "first"),
+            "--architecture", "r2-512-96")  # fmt: skip
+    with pytest.raises(SystemExit, match="--init_from"):
+        run(pretrain, tmp_path / "third", "--corpus", str(tmp_path / "corpus"), "--init_from", str(tmp_path / "no"))
 
 
 def test_streams_and_mixes_parquet_corpora_with_prefix_tuning(pretrain: ModuleType, tmp_path: Path) -> None:
