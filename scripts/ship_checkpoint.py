@@ -107,6 +107,21 @@ def recorded_ablation_rows(card: Path) -> list[list[str]]:
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in table[2:]]
 
 
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def earlier_training(card: Path) -> tuple[str, str]:
+    """The training commands and the budget paragraph of an earlier model card (written by this script)."""
+    text = card.read_text()
+    procedure = text.split("## Training procedure", 1)[-1].split("\n## ", 1)[0]
+    commands = procedure.split("```bash\n", 1)[-1].split("\n```", 1)[0] if "```bash\n" in procedure else ""
+    budget = text.split("## Pretraining budget and curve", 1)[-1].split("\n## ", 1)[0].split("\n![", 1)[0].strip()
+    if "## Pretraining budget and curve" not in text or not commands or not budget:
+        raise ValueError(f"{card} has no training commands and pretraining budget (a card of this script)")
+    return commands, budget
+
+
 def ablation_table(runs: dict[str, Path], recorded: list[list[str]] = ()) -> str:
     """Pretraining runs side by side: budget, last validation loss and zero-shot MASE / seasonal naive on every
     held-out series at the run's context length; runs with a shorter context are also compared with the first
@@ -171,6 +186,13 @@ def main(argv: list[str] | None = None) -> None:
         help="reuse the statsforecast scores of an earlier checkpoint's zero_shot.json instead of fitting them again: "
         "the fits depend on the windows only, which are checked to be the same (ttm_metrics.reuse_baselines)",
     )
+    parser.add_argument(
+        "--continued-from",
+        type=Path,
+        metavar="CARD",
+        help="the model card of the checkpoint the run started from (pretrain.py --init_from): its training commands "
+        "and budget go first in the new card, so that it records the whole training",
+    )
     parser.add_argument("--budget", default="", help="a sentence on the compute budget, for the card")
     parser.add_argument(
         "--ablation",
@@ -193,16 +215,26 @@ def main(argv: list[str] | None = None) -> None:
     ablation = {name: Path(run) for name, run in (item.split("=", 1) for item in args.ablation)}
     if args.baselines and args.baselines_from:
         parser.error("--baselines-from: fits the baselines no more; drop --baselines")
-    earlier, recorded = None, []
-    try:
-        if args.baselines_from:
-            earlier = json.loads(args.baselines_from.read_text())
-        if args.recorded_ablation:
-            recorded = recorded_ablation_rows(args.recorded_ablation)
-    except (OSError, ValueError) as error:  # json.JSONDecodeError is a ValueError
-        flag = "--baselines-from" if earlier is None and args.baselines_from else "--recorded-ablation"
-        reason = f"{error.filename}: {error.strerror}" if isinstance(error, OSError) else str(error)
-        parser.error(f"{flag}: {reason}")
+    readers = {"--run": read_json, "--baselines-from": read_json, "--recorded-ablation": recorded_ablation_rows}
+    readers["--continued-from"] = earlier_training
+    paths = {"--run": args.run / "pretrain_results.json", "--baselines-from": args.baselines_from}
+    paths.update({"--recorded-ablation": args.recorded_ablation, "--continued-from": args.continued_from})
+    read = {}
+    for flag, path in paths.items():
+        try:
+            read[flag] = None if path is None else readers[flag](path)
+        except (OSError, ValueError) as error:  # json.JSONDecodeError is a ValueError
+            reason = f"{error.filename}: {error.strerror}" if isinstance(error, OSError) else str(error)
+            parser.error(f"{flag}: {reason}")
+    results, earlier, lineage = read["--run"], read["--baselines-from"], read["--continued-from"]
+    recorded = read["--recorded-ablation"] or []
+    if bool(lineage) != bool(results.get("init_from")):
+        parser.error(
+            f"--continued-from: the run started from {results['init_from']} (--init_from); give that checkpoint's "
+            "model card so that the new card records the whole training"
+            if results.get("init_from")
+            else "--continued-from: the run started from random weights (no --init_from), not from a checkpoint"
+        )
     from datasets import load_from_disk
 
     from modeling_ttm import TTMForPrediction
@@ -213,7 +245,6 @@ def main(argv: list[str] | None = None) -> None:
     args.output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(args.output)
     shutil.copy(args.run / "loss_curve.png", args.output / "loss_curve.png")
-    results = json.loads((args.run / "pretrain_results.json").read_text())
 
     corpus = load_from_disk(str(args.corpus))
     builder = script("build_corpus")
@@ -258,11 +289,20 @@ def main(argv: list[str] | None = None) -> None:
         f"{r['seasonal_period']}; never part of the pretraining corpus."
         for name, r in reports.items()
     )
+    command = f"{args.corpus_command}\n{results['command']}"
+    budget = (
+        f"{json.loads((args.run / 'trainer_state.json').read_text())['global_step']} steps in "
+        f"{results['train_runtime']:.0f} s of training ({results['wall_clock_s']:.0f} s wall clock in all). "
+        f"{args.budget}"
+    ).strip()
+    if lineage:
+        command = f"{lineage[0]}\n{command}"
+        budget = f"First, {results['init_from']}: {lineage[1]}\n\nThen, continued from it (`--init_from`): {budget}"
     card = build_model_card(
         model,
         args.repo_id,
         evaluation=Evaluation(records, protocol),
-        training=TrainingInfo(command=f"{args.corpus_command}\n{results['command']}", data=tuple(sources)),
+        training=TrainingInfo(command=command, data=tuple(sources)),
     )
     corpus_rows = [[name, *row.tolist()] for name, row in summary.iterrows()]
     extra = [
@@ -271,9 +311,7 @@ def main(argv: list[str] | None = None) -> None:
         "Held out, never in the corpus: bokeh-sampledata sea surface temperature (30 min) and CGM glucose (5 min).",
         markdown_table(["Source", "Series", "Observations", "Frequencies", "License"], corpus_rows),
         "## Pretraining budget and curve",
-        f"{json.loads((args.run / 'trainer_state.json').read_text())['global_step']} steps in "
-        f"{results['train_runtime']:.0f} s "
-        f"of training ({results['wall_clock_s']:.0f} s wall clock in all). {args.budget}".strip(),
+        budget,
         "![pretraining loss](loss_curve.png)",
         "## Zero-shot results on the held-out series",
         zero_shot_table(reports),

@@ -230,3 +230,39 @@ def test_ablation_rows_of_an_earlier_card_are_kept(tmp_path: Path) -> None:
     card.write_text("# card\n\n## Results\n\n| a | b |\n|---|---|\n")
     with pytest.raises(ValueError, match="no ablation table"):
         ship.recorded_ablation_rows(card)
+
+
+def test_a_continued_run_carries_the_training_of_its_start(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A run that continued a checkpoint (pretrain.py --init_from) is shipped with the commands and budget of that
+    checkpoint's card first; the script refuses to ship it without that card, and refuses the card for a fresh run."""
+    ship = load_script("ship_checkpoint")
+    card = tmp_path / "README.md"
+    card.write_text(
+        "# card\n\n## Training procedure\n\nThis checkpoint was produced by:\n\n```bash\npython build.py\n"
+        "python pretrain.py --max_steps 9\n```\n\n## Pretraining budget and curve\n\n9 steps in 5 s.\n\n"
+        "On one core.\n\n![pretraining loss](loss_curve.png)\n\n## Zero-shot results\n\n| a |\n"
+    )
+    assert ship.earlier_training(card) == (
+        "python build.py\npython pretrain.py --max_steps 9",
+        "9 steps in 5 s.\n\nOn one core.",
+    )
+
+    run = tmp_path / "run"
+    run.mkdir()
+    results = {"command": "python pretrain.py --init_from first", "init_from": "first", "train_runtime": 1.0}
+    (run / "pretrain_results.json").write_text(json.dumps(results))
+    ship_run = ["--run", str(run), "--corpus", str(tmp_path / "corpus"), "--output", str(tmp_path / "out")]
+    with pytest.raises(SystemExit):
+        ship.main(ship_run)
+    assert (
+        "--continued-from: the run started from first (--init_from); give that checkpoint's" in capsys.readouterr().err
+    )
+    (run / "pretrain_results.json").write_text(json.dumps({**results, "init_from": None}))
+    with pytest.raises(SystemExit):
+        ship.main([*ship_run, "--continued-from", str(card)])
+    assert "the run started from random weights" in capsys.readouterr().err
+    card.write_text("# card\n\n## Results\n")
+    with pytest.raises(SystemExit):
+        ship.main([*ship_run, "--continued-from", str(card)])
+    assert "--continued-from: " + f"{card} has no training commands" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -104,6 +104,9 @@ def test_init_from_continues_a_checkpoint_with_overrides(pretrain: ModuleType, t
         "--init_from", str(tmp_path / "first"), "--config_overrides", head,
     )  # fmt: skip
     assert state["global_step"] == 2
+    results = json.loads((tmp_path / "second" / "pretrain_results.json").read_text())
+    assert results["init_from"] == str(tmp_path / "first")  # the card of a continued run names its start
+    assert "init_from" not in json.loads((tmp_path / "first" / "pretrain_results.json").read_text())
     model = TTMForPrediction.from_pretrained(tmp_path / "second")
     assert model.config.monotone_quantile_head and model.config.context_length == 32  # the first run's architecture
     trained = model.state_dict()

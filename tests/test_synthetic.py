@@ -9,7 +9,16 @@ import pytest
 import torch
 
 from ttm_data import ForecastWindowCollator, freq_token, parse_freq, seasonal_period
-from ttm_data.synthetic import SYNTHETIC_FREQS, SyntheticWindows, convex_mix, synthetic_dataset, synthetic_series
+from ttm_data.synthetic import (
+    SYNTHETIC_FREQS,
+    SyntheticWindows,
+    _kernel_series,
+    _state_space_series,
+    _structural_series,
+    convex_mix,
+    synthetic_dataset,
+    synthetic_series,
+)
 
 
 def test_a_series_is_a_function_of_seed_and_index() -> None:
@@ -31,6 +40,26 @@ def test_series_are_finite_varied_and_of_every_frequency() -> None:
         assert seasonal_period(freq) >= 1
     scales = np.array([np.abs(s["target"]).mean() for s in series])
     assert scales.max() / scales.min() > 100  # many units, not one normalised scale
+
+
+def last_value_beats_the_mean(family, draws: int = 300) -> float:
+    """Share of draws whose next 96 steps are nearer the last of 512 steps than their mean (mean absolute error)."""
+    wins = 0
+    for index in range(draws):
+        values = family(np.random.default_rng([7, index]), [48, 336], 1024)
+        context, future = values[:512], values[512:608]
+        wins += np.abs(future - context[-1]).mean() < np.abs(future - context.mean()).mean()
+    return wins / draws
+
+
+def test_state_space_series_carry_their_level_forward() -> None:
+    # measured: 0.74 state-space, 0.54 kernel, 0.48 structural; the family exists to teach persistence
+    persistent = last_value_beats_the_mean(_state_space_series)
+    assert persistent > 0.65
+    assert persistent > last_value_beats_the_mean(_kernel_series) + 0.1
+    assert persistent > last_value_beats_the_mean(_structural_series) + 0.1
+    values = _state_space_series(np.random.default_rng(1), [48], 1024)
+    assert values.shape == (1024,) and np.isfinite(values).all()
 
 
 def test_a_step_holds_consecutive_series() -> None:

@@ -2,13 +2,15 @@
 
 Every series is a pure function of `(seed, index)`, so nothing is stored: `synthetic_series(seed, index)` draws it
 again, and `SyntheticWindows` streams training rows for `ForecastWindowCollator` buffer by buffer (buffer `step`
-holds the series `step * series_per_step ...`). Two families, half each:
+holds the series `step * series_per_step ...`). Three families, a third each:
 
 - kernel compositions (as in KernelSynth): one to five kernels drawn from a bank of periodic (periods from the
   frequency's seasons), RBF, linear, rational-quadratic and white-noise kernels, joined by random sums and products,
   sampled as a Gaussian process on a grid of at most 256 points and interpolated to the series length;
 - structural series: level + trend (linear, exponential or piecewise) + one or two seasonalities + level shifts +
-  spikes + noise (Gaussian or Student-t, optionally a random walk), optionally multiplicative (exp of the sum).
+  spikes + noise (Gaussian or Student-t, optionally a random walk), optionally multiplicative (exp of the sum);
+- state-space series: sample paths of additive exponential-smoothing models (the models AutoETS fits), whose level,
+  damped slope and seasonal pattern move with every innovation, so that they persist instead of returning to a mean.
 
 Each series gets a frequency of IBM's token table or a calendar frequency (5min ... YS), uniformly.
 `convex_mix` makes new series from real ones: a Dirichlet-weighted sum of standardised segments.
@@ -113,6 +115,32 @@ def _structural_series(rng: np.random.Generator, periods: list[int], length: int
     return values
 
 
+def _state_space_series(rng: np.random.Generator, periods: list[int], length: int) -> np.ndarray:
+    """A sample path of an additive exponential-smoothing state-space model: the level takes a share `alpha` of every
+    innovation (0.05: a noisy slow level, 1: a random walk), a damped slope a share `beta`, the seasonal pattern of
+    one of `periods` (60 % of series) a share `gamma`. Innovations are Gaussian or Student-t, optionally AR(1)."""
+    alpha = rng.uniform(0.05, 1.0)
+    beta = alpha * rng.uniform(0.0, 0.15) if rng.random() < 0.4 else 0.0
+    damping = rng.uniform(0.85, 0.99)
+    period = int(periods[rng.integers(len(periods))]) if rng.random() < 0.6 else 1
+    gamma = (1 - alpha) * rng.uniform(0.0, 0.3) if period > 1 else 0.0
+    phase = 2 * np.pi * np.arange(period) / period
+    season = sum(rng.normal(0, 1 / h) * np.sin(h * phase + rng.uniform(0, 2 * np.pi)) for h in range(1, 4))
+    season = (rng.uniform(0.5, 5.0) * season if period > 1 else np.zeros(1)).tolist()
+    shocks = (rng.standard_t(5, length) if rng.random() < 0.3 else rng.standard_normal(length)).tolist()
+    memory = rng.uniform(-0.3, 0.9) if rng.random() < 0.5 else 0.0
+    level, slope, error = 0.0, rng.normal(0, 0.05), 0.0
+    values = np.empty(length)
+    for t, shock in enumerate(shocks):
+        error = memory * error + shock
+        seasonal = season[t % period]
+        values[t] = level + damping * slope + seasonal + error
+        level += damping * slope + alpha * error
+        slope = damping * slope + beta * error
+        season[t % period] = seasonal + gamma * error
+    return values
+
+
 def synthetic_series(seed: int, index: int, length: int = 1024) -> dict[str, Any]:
     """Synthetic series `index` of the stream of `seed`: {"target" float32 (length,), "start", "freq"}."""
     if length < 8:
@@ -123,7 +151,7 @@ def synthetic_series(seed: int, index: int, length: int = 1024) -> dict[str, Any
     freq = SYNTHETIC_FREQS[rng.integers(len(SYNTHETIC_FREQS))]
     periods = [p for p in (seasonal_period(freq), _EXTRA_PERIODS.get(freq)) if p and 1 < p < length]
     periods = periods or [max(2, length // 8)]
-    family = _kernel_series if rng.random() < 0.5 else _structural_series
+    family = (_kernel_series, _structural_series, _state_space_series)[rng.integers(3)]
     values = family(rng, periods, length)
     values = values * 10 ** rng.uniform(-1, 3) + rng.normal(0, 100)  # arbitrary units and offsets
     start = pd.Timestamp("2000-01-01") + pd.Timedelta(days=int(rng.integers(0, 3650)))
