@@ -99,6 +99,14 @@ class DataArguments:
         default=0.0, metadata={"help": "Share of training windows from convex mixes of real series (of a buffer)."}
     )
     synthetic_length: int = field(default=1024, metadata={"help": "Length of every synthetic or mixed series."})
+    loss_scale: str = field(
+        default="std",
+        metadata={
+            "choices": ["std", "naive"],
+            "help": "Scale of every window for the loss: its context's standard deviation, or its mean absolute "
+            "one-step change (naive; smooth and persistent series count more).",
+        },
+    )
 
 
 _DEFAULTS = {
@@ -225,7 +233,9 @@ def main(argv: list[str] | None = None) -> Trainer:
         args=training_args,
         train_dataset=train,
         eval_dataset=validation,
-        data_collator=StandardizingCollator(ForecastWindowCollator.from_config(model.config), augmentation),
+        data_collator=StandardizingCollator(
+            ForecastWindowCollator.from_config(model.config), augmentation, data_args.loss_scale
+        ),
     )
     resume = training_args.resume_from_checkpoint
     if resume == "last":

@@ -181,6 +181,36 @@ def test_flat_contexts_are_left_out_of_the_loss_and_low_spreads_floored() -> Non
     torch.testing.assert_close(batch["future_values"][1], shift, atol=1e-2, rtol=0)
 
 
+def test_naive_loss_scale_divides_by_the_mean_one_step_change() -> None:
+    """loss_scale="naive" scales a window by its context's mean absolute one-step change (MASE's scale at lag 1),
+    floored at a tenth of its standard deviation: a jumpy series keeps about its standard deviation, a random walk its
+    step size, a single level shift the floor; missing steps are left out of the changes."""
+    rng = np.random.default_rng(0)
+    walk = np.cumsum(rng.normal(size=40)).astype(np.float32)
+    walk[5] = np.nan
+    jumpy = rng.normal(size=40).astype(np.float32)
+    shift = np.r_[np.zeros(16), np.ones(24)].astype(np.float32)
+    windows = []
+    for target in (walk, jumpy, shift):
+        rows = Dataset.from_dict({"target": [target], "start": [pd.Timestamp("2024-01-01")], "freq": ["h"]})
+        evaluated = EvalWindows(rows, prediction_length=8, stride=8)
+        windows.append(evaluated[len(evaluated) - 1])
+    standard = StandardizingCollator(ForecastWindowCollator(32, 8))(windows)
+    naive = StandardizingCollator(ForecastWindowCollator(32, 8), loss_scale="naive")(windows)
+
+    for index, target in enumerate((walk, jumpy, shift)):
+        context = target[:32].astype(float)
+        steps = np.abs(np.diff(context))
+        scale = max(np.nanmean(steps), 0.1 * np.nanstd(context))
+        expected = (target[32:] - np.nanmean(context)) / scale
+        np.testing.assert_allclose(naive["future_values"][index, :, 0], expected, rtol=1e-4, atol=1e-4)
+        ratio = standard["future_values"][index].abs().sum() / naive["future_values"][index].abs().sum()
+        assert np.isclose(ratio.item(), scale / np.nanstd(context), rtol=1e-4)
+    assert np.nanmean(np.abs(np.diff(shift[:32]))) < 0.1 * np.nanstd(shift[:32])  # the floor applies to the shift
+    with pytest.raises(ValueError, match="`loss_scale` must be 'std' or 'naive'"):
+        StandardizingCollator(ForecastWindowCollator(32, 8), loss_scale="mase")
+
+
 def test_gap_augmentation_drops_points_and_spans_of_training_windows_only(pretrain: ModuleType) -> None:
     train = TrainWindows(corpus(1, series=3), prediction_length=8, seed=7)
     validation = EvalWindows(corpus(1, series=3), prediction_length=8, stride=8)

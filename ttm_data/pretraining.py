@@ -222,14 +222,25 @@ class GapAugmentation:
 
 
 class StandardizingCollator:
-    """`ForecastWindowCollator` for batches that mix window sources; standardises each window by its context.
+    """`ForecastWindowCollator` for batches that mix window sources; scales each window by its context, so that the
+    loss weighs every series alike.
 
+    `loss_scale="std"` standardises by the context's mean and standard deviation. `"naive"` divides by the context's
+    mean absolute one-step change instead (MASE's scale with lag 1, at least a tenth of the standard deviation), so
+    that the loss weighs errors against how much the series moves from step to step: a smooth or persistent series,
+    whose next values are close to its last ones, counts more than with `"std"` (up to 10x), and the model is pushed
+    to carry its level precisely. The model standardises its input itself, so only the loss changes.
     Missing context values stay NaN (the model fills them, as at inference); `augmentation` first drops some more.
     """
 
-    def __init__(self, collator: ForecastWindowCollator, augmentation: GapAugmentation | None = None):
+    def __init__(
+        self, collator: ForecastWindowCollator, augmentation: GapAugmentation | None = None, loss_scale: str = "std"
+    ):
+        if loss_scale not in ("std", "naive"):
+            raise ValueError(f"`loss_scale` must be 'std' or 'naive', got {loss_scale!r}")
         self.collator = collator
         self.augmentation = augmentation or GapAugmentation()
+        self.loss_scale = loss_scale
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         groups: dict[int, list[dict[str, Any]]] = {}
@@ -247,7 +258,12 @@ class StandardizingCollator:
         # A (nearly) flat context has no scale: any change after it would be a target of millions of standard
         # deviations. Such windows are left out of the loss; a low spread is floored at 0.1 % of the level.
         flat = std <= 1e-4 * level.clamp_min(1.0)
-        scale = torch.where(flat, 1.0, std.maximum(1e-3 * level))
+        spread = std
+        if self.loss_scale == "naive":
+            both = mask[:, 1:] * mask[:, :-1]
+            steps = ((observed[:, 1:] - observed[:, :-1]).abs() * both).sum(1, keepdim=True)
+            spread = (steps / both.sum(1, keepdim=True).clamp_min(1)).maximum(0.1 * std)
+        scale = torch.where(flat, 1.0, spread.maximum(1e-3 * level))
         batch["past_values"] = (past - mean) / scale  # missing values stay NaN
         batch["future_observed_mask"] = batch["future_observed_mask"] * ~flat
         batch["future_values"] = (batch["future_values"] - mean) / scale * batch["future_observed_mask"]
