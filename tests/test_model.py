@@ -105,6 +105,25 @@ def test_unobserved_series_gets_finite_forecast(scaling):
     assert out.loss == 0  # nothing observed to score
 
 
+def test_subtract_last_centres_on_the_last_observed_value():
+    """subtract_last (PatchTST's option): the scaler's loc is the last observed value, so a model whose head outputs
+    zero (no change) forecasts that value at every step, missing trailing steps skipped; it needs a scaler."""
+    model = make_model(subtract_last=True, head_dropout=0.0)
+    for parameter in model.head.parameters():
+        torch.nn.init.zeros_(parameter)
+    x = series()
+    mask = torch.ones_like(x)
+    mask[1, -3:] = 0  # the last three steps of one series are missing
+    out = model(past_values=x, past_observed_mask=mask).prediction_outputs
+    last = torch.stack([x[0, -1], x[1, -4], x[2, -1], x[3, -1]])
+    torch.testing.assert_close(out, last.unsqueeze(1).expand(-1, 8, -1))
+    with pytest.raises(ValueError, match="`subtract_last` .* needs `scaling`"):
+        make_model(subtract_last=True, scaling=None)
+    decomposed = TTMForPrediction(tiny_config(subtract_last=True, decompose=True))
+    assert not decomposed.config.trend_config().subtract_last  # its parts forecast scaled values, unscaled
+    assert torch.isfinite(decomposed(past_values=x).prediction_outputs).all()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "argument"),
     [

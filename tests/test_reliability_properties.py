@@ -152,11 +152,16 @@ def scaler_inputs(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @SETTINGS
-@given(scaler_inputs(), st.sampled_from(["std", "mean"]), st.booleans())
-def test_scaling_is_finite_positive_and_invertible(inputs, scaling: str, pass_mask: bool) -> None:
+@given(scaler_inputs(), st.sampled_from(["std", "mean"]), st.booleans(), st.booleans())
+def test_scaling_is_finite_positive_and_invertible(inputs, scaling: str, pass_mask: bool, subtract_last: bool) -> None:
     values, observed = inputs
-    config = tiny_config(scaling=scaling)
+    config = tiny_config(scaling=scaling, subtract_last=subtract_last)
     scaled, loc, scale = scale_series(config, values, observed if pass_mask else None)
+    if subtract_last:  # centred on the last observed value (a series without any keeps the scaler's own loc)
+        counted = observed if pass_mask else torch.ones_like(observed)
+        for b, c in zip(*torch.nonzero(counted.any(1), as_tuple=True), strict=True):
+            last = int(torch.nonzero(counted[b, :, c])[-1])
+            assert loc[b, 0, c] == values[b, last, c].double() and scaled[b, last, c].abs() <= 1e-6
     assert scaled.shape == values.shape and loc.shape == scale.shape == (values.shape[0], 1, values.shape[2])
     assert scaled.isfinite().all() and loc.isfinite().all() and (scale > 0).all() and scale.isfinite().all()
     assert (scaled.abs() <= SCALED_LIMIT).all()

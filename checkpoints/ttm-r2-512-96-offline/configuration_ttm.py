@@ -102,6 +102,10 @@ class TTMConfig(PreTrainedConfig):
             Per-series, per-channel scaling over observed points: `"std"` (mean / standard deviation), `"mean"`
             (mean absolute value) or `None`. The forecast is scaled back inside the model, so outputs and loss are in
             the units of the input. `True` / `False` are read as `"std"` / `None`.
+        subtract_last (`bool`, defaults to `False`):
+            Whether the scaler centres every series on its last observed context value instead of its mean (`"std"`)
+            or zero (`"mean"`), as PatchTST's `subtract_last`: the model then forecasts the change from the last value,
+            so that a forecast of no change is the naive forecast. Needs `scaling`.
         loss (`str` or `None`, defaults to `"mse"`):
             Training loss: `"mse"`, `"mae"`, `"huber"` or `"pinball"`; `None` returns no loss. Ignored when
             `quantile_levels` is set.
@@ -299,6 +303,7 @@ class TTMConfig(PreTrainedConfig):
     use_positional_encoding: bool = False
     positional_encoding_type: str = "sincos"
     scaling: str | bool | None = "std"
+    subtract_last: bool = False
     loss: str | None = "mse"
     quantile: float = 0.5
     huber_delta: float = 1.0
@@ -463,7 +468,7 @@ class TTMConfig(PreTrainedConfig):
 
     def _part_config(self, **overrides: Any) -> TTMConfig:
         settings = {k: v for k, v in self.to_dict().items() if k not in ("auto_map", "architectures")}
-        settings.update(decompose=False, scaling=None, residual_context_length=None, **overrides)
+        settings.update(decompose=False, scaling=None, subtract_last=False, residual_context_length=None, **overrides)
         settings.update({f"trend_{name}": None for name in _TREND_OPTIONS})
         return TTMConfig(**settings)
 
@@ -520,6 +525,10 @@ class TTMConfig(PreTrainedConfig):
             raise ValueError(f"`loss` must be one of {_LOSSES} or None, got {self.loss!r}.")
         if self.scaling not in ("std", "mean", None):
             raise ValueError(f"`scaling` must be 'std', 'mean' or None, got {self.scaling!r}.")
+        if self.subtract_last and self.scaling is None:
+            raise ValueError(
+                "`subtract_last` centres the scaler on the last value; it needs `scaling` 'std' or 'mean'."
+            )
         if self.norm_mlp not in _NORMS.values():
             raise ValueError(f"`norm_mlp` must be 'LayerNorm' or 'BatchNorm', got {self.norm_mlp!r}.")
         if self.positional_encoding_type not in ("sincos", "random"):

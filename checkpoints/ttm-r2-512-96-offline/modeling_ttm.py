@@ -186,6 +186,11 @@ def scale_series(
             batch_scale = magnitude.sum(0) / count.sum(0).clamp_min(1)
             loc = torch.zeros_like(magnitude)
             scale = torch.where(count > 0, magnitude / count.clamp_min(1), batch_scale).clamp_min(MEAN_SCALE_MIN)
+    if config.subtract_last:
+        steps = torch.arange(values.shape[1], device=values.device).view(1, -1, 1)
+        last = steps.expand_as(values) if observed is None else torch.where(observed > 0, steps, -1)
+        last = last.amax(1, keepdim=True)  # -1: a series without observations keeps the loc above
+        loc = torch.where(last >= 0, values.gather(1, last.clamp_min(0)), loc)
     scaled = ((values - loc) / scale).clamp(-SCALED_LIMIT, SCALED_LIMIT)
     return scaled.to(dtype), loc, scale
 
