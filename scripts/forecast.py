@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # the heavy modules load inside the functions, after the argu
 
     from modeling_ttm import TTMForPrediction
     from ttm_data import SeriesStore
+    from ttm_metrics import BaselineForecasts
 
 DEFAULT_OUTPUT = Path("outputs") / "forecast.csv"
 
@@ -110,39 +111,31 @@ def load_model(
 
 
 def backtest(
-    model: TTMForPrediction, dataset: Dataset, context_length: int, horizon: int, baselines: bool = False
+    model: TTMForPrediction,
+    dataset: Dataset,
+    context_length: int,
+    horizon: int,
+    baselines: bool | BaselineForecasts = False,
 ) -> dict:
-    """Zero-shot rolling backtest of a series dataset (`ttm_data.load_series`): windows every `horizon` steps, the
-    last one ending at each series' end (`ttm_data.EvalWindows`); each forecast reads the `context_length` steps before
-    its window (missing steps are NaN; a window whose context has no observed value of a channel, inside a long gap,
-    is left out). With `baselines`, the report also scores statsforecast's baselines on the same
-    contexts (`ttm_metrics.baseline_forecasts`)."""
-    import numpy as np
-
-    from ttm_data import EvalWindows, seasonal_period
+    """Zero-shot rolling backtest of a series dataset (`ttm_data.load_series`) on the windows of `backtest_windows`.
+    With `baselines`, the report also scores statsforecast's baselines on the same contexts
+    (`ttm_metrics.baseline_forecasts`), fitted here or given already fitted on these windows (to score several
+    models against one fit)."""
     from ttm_forecast import predict_array
     from ttm_metrics import evaluation_report
 
-    windows = EvalWindows(dataset, prediction_length=horizon, stride=horizon, min_past=context_length)
-    if len(windows) == 0:
+    contexts, actuals, period = backtest_windows(dataset, context_length, horizon)
+    if len(contexts) == 0:
         raise ValueError(
             f"--backtest: no series has --context-length + --horizon = {context_length} + {horizon} steps; lower "
             "--context-length or --horizon"
         )
-    contexts, actuals = context_and_actuals(
-        windows.store, windows.pairs[:, 0], windows.pairs[:, 1], context_length, horizon
-    )
-    observed = np.isfinite(contexts).any(axis=1).all(axis=1)  # windows whose context saw every channel
-    contexts, actuals = contexts[observed], actuals[observed]
-    freq = dataset[0]["freq"]
-    period = min(seasonal_period(freq), context_length - 1)  # a context shorter than a season: the longest lag it has
-    point, quantile = predict_array(model, contexts, horizon, freq)
+    point, quantile = predict_array(model, contexts, horizon, dataset[0]["freq"])
     levels = model.config.forecast_quantiles if quantile is not None else None
-    statistical = None
-    if baselines:
+    if baselines is True:
         from ttm_metrics import baseline_forecasts
 
-        statistical = baseline_forecasts(contexts, horizon, period, levels or (0.5,))
+        baselines = baseline_forecasts(contexts, horizon, period, levels or (0.5,))
     return evaluation_report(
         point,
         actuals,
@@ -150,8 +143,29 @@ def backtest(
         period,
         quantile_forecasts=quantile,
         quantile_levels=levels,
-        baselines=statistical,
+        baselines=baselines or None,
     )
+
+
+def backtest_windows(dataset: Dataset, context_length: int, horizon: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The contexts and actuals of the rolling backtest windows, and the seasonal period to score them with.
+
+    Windows start every `horizon` steps, the last one ending at each series' end (`ttm_data.EvalWindows`; a series
+    row with `split_start` forecasts from there on); each context is the `context_length` steps before its window
+    (missing steps are NaN; a window whose context has no observed value of a channel, inside a long gap, is left
+    out). The period is the frequency's, at most `context_length - 1` (the longest lag a shorter context has).
+    """
+    import numpy as np
+
+    from ttm_data import EvalWindows, seasonal_period
+
+    windows = EvalWindows(dataset, prediction_length=horizon, stride=horizon, min_past=context_length)
+    contexts, actuals = context_and_actuals(
+        windows.store, windows.pairs[:, 0], windows.pairs[:, 1], context_length, horizon
+    )
+    observed = np.isfinite(contexts).any(axis=1).all(axis=1)  # windows whose context saw every channel
+    period = min(seasonal_period(dataset[0]["freq"]), context_length - 1)
+    return contexts[observed], actuals[observed], period
 
 
 def context_and_actuals(

@@ -13,21 +13,17 @@ Example:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import shutil
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
-from ttm_data.cli import FlagParser
+from ttm_data.cli import FlagParser, load_script
 
 if TYPE_CHECKING:  # torch, datasets and the Hub client load after the arguments are parsed
     from modeling_ttm import TTMForPrediction
 
-SCRIPTS = Path(__file__).resolve().parent
 # name: (file in bokeh_sampledata/_data, timestamp column, target column, resample)
 HELD_OUT = {
     "sea_surface_temperature": ("sea_surface_temperature.csv.gz", "time (UTC)", "temperature (celsius)", None),
@@ -35,20 +31,12 @@ HELD_OUT = {
 }
 
 
-def script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def zero_shot(model: TTMForPrediction, baselines: bool = False, context_length: int | None = None) -> dict[str, dict]:
     """The backtest report of every held-out data set (with the statsforecast baselines when asked), from contexts
     of `context_length` steps (default: the model's)."""
     from ttm_data import load_series
 
-    forecast = script("forecast")
+    forecast = load_script("forecast")
     root = forecast.demo_csv_path().parent
     config, reports = model.config, {}
     for name, (file, timestamp, target, resample) in HELD_OUT.items():
@@ -247,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     shutil.copy(args.run / "loss_curve.png", args.output / "loss_curve.png")
 
     corpus = load_from_disk(str(args.corpus))
-    builder = script("build_corpus")
+    builder = load_script("build_corpus")
     summary = builder.summary(corpus)
     known = builder.SOURCES
     sources = [

@@ -30,6 +30,15 @@ _KEYWORD = re.compile(r"`(\w+)(?:=True)?`")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
+def load_script(name: str) -> types.ModuleType:
+    """`scripts/<name>.py` as the module `<name>`, for a script that calls another's functions."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _key(flag: str) -> str:
     """The spelling-free key of a flag: `--target_columns` and `--target-columns` are both `target-columns`."""
     return flag.removeprefix("--").replace("_", "-")
