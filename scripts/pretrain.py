@@ -17,7 +17,10 @@ Diverse-resolution sampling: with probability --downsample_probability a series 
 frequency of IBM's frequency-token table (5min -> 10min / 15min / 30min / h, h -> D, D -> W, ...), with the
 matching `freq_token` (used by --resolution_prefix_tuning). Gap augmentation: --drop_point_probability and
 --drop_span_probability (spans up to --max_drop_span steps) turn context points of training windows into missing
-values, seeded like the windows, so the model learns to forecast across gaps (off by default). The last
+values, seeded like the windows, so the model learns to forecast across gaps (off by default). Level-drift
+augmentation: with probability --drift_probability a real series gets a wandering level added (a random walk to a
+smooth trend, `ttm_data.pretraining.add_level_drift`), so that the model learns that a level can move and stay where
+it went instead of returning to the context mean (off by default). The last
 --validation_fraction of every series is never trained on; without --streaming it is the validation set (rolling
 windows, stride --eval_stride).
 
@@ -81,6 +84,10 @@ class DataArguments:
     validation_fraction: float = field(default=0.1, metadata={"help": "Tail of every series kept out of training."})
     eval_stride: int | None = field(default=None, metadata={"help": "Validation window stride (default: horizon)."})
     downsample_probability: float = field(default=0.3, metadata={"help": "Chance to coarsen a series."})
+    drift_probability: float = field(
+        default=0.0,
+        metadata={"help": "Augmentation: chance that a real series gets a wandering level added (add_level_drift)."},
+    )
     buffer_series: int = field(default=64, metadata={"help": "Series per buffer that windows are drawn from."})
     windows_per_buffer: int = field(default=512, metadata={"help": "Windows drawn from every buffer."})
     shuffle_buffer: int = field(default=256, metadata={"help": "Series shuffle buffer of the stream."})

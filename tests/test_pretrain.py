@@ -18,7 +18,14 @@ from script_loader import load_script
 
 from modeling_ttm import TTMForPrediction
 from ttm_data import EvalWindows, ForecastWindowCollator, TrainWindows
-from ttm_data.pretraining import CorpusWindows, GapAugmentation, StandardizingCollator, coarsen, training_stream
+from ttm_data.pretraining import (
+    CorpusWindows,
+    GapAugmentation,
+    StandardizingCollator,
+    add_level_drift,
+    coarsen,
+    training_stream,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = json.dumps(
@@ -151,6 +158,25 @@ def test_coarsen_averages_into_a_token_frequency(pretrain: ModuleType) -> None:
     assert coarsen({**row, "freq": "MS"}, np.random.default_rng(0), 30)["freq"] == "MS"
 
 
+def test_level_drift_moves_the_level_by_a_bounded_share_of_the_spread() -> None:
+    target = np.random.default_rng(0).normal(5.0, 2.0, 3000).astype(np.float32)
+    target[[10, 2000]] = np.nan
+    sizes, smooth = [], []
+    for seed in range(40):
+        drifted = add_level_drift(target, np.random.default_rng(seed), span=96)
+        np.testing.assert_array_equal(drifted, add_level_drift(target, np.random.default_rng(seed), span=96))
+        assert drifted.dtype == np.float32 and np.isnan(drifted[[10, 2000]]).all()
+        level = np.nan_to_num(drifted - target)
+        level[[10, 2000]] = level[[9, 1999]]
+        sizes.append(np.std(level[96:] - level[:-96]) / np.nanstd(target))
+        steps = np.diff(level)
+        smooth.append(np.corrcoef(steps[1:], steps[:-1])[0, 1])  # increments averaged over 1-256 steps
+    assert 0.03 - 1e-3 <= min(sizes) and max(sizes) <= 0.6 + 1e-3 and max(sizes) / min(sizes) > 4
+    assert min(smooth) < 0.2 and max(smooth) > 0.9  # from a random walk to a smooth trend
+    flat = np.full(100, 3.0, dtype=np.float32)
+    np.testing.assert_array_equal(add_level_drift(flat, np.random.default_rng(0), span=8), flat)
+
+
 def test_collator_mixes_buffers_and_standardises_windows(pretrain: ModuleType) -> None:
     windows = [TrainWindows(corpus(seed, series=2), prediction_length=8) for seed in (1, 5)]
     collator = StandardizingCollator(ForecastWindowCollator(32, 8, return_freq_token=True))
@@ -264,6 +290,16 @@ def test_synthetic_windows_are_mixed_in_by_weight(pretrain: ModuleType, tmp_path
         training_stream(pretrain.DataArguments(**settings, synthetic_weight=1.5), 0, 1)
     with pytest.raises(ValueError, match="mix_weight"):
         training_stream(pretrain.DataArguments(**settings, synthetic_weight=0.5, mix_weight=0.8), 0, 1)
+    with pytest.raises(ValueError, match="--drift_probability"):
+        training_stream(pretrain.DataArguments(**settings, drift_probability=2.0), 0, 1)
+    originals = [np.asarray(t, dtype=np.float32) for t in corpus(1)["target"]]
+    for drift, expected in ((0.0, True), (1.0, False)):
+        args = pretrain.DataArguments(**settings, drift_probability=drift, downsample_probability=0.0)
+        store = next(iter(CorpusWindows(training_stream(args, 0, 1), 8, args, seed=0)))["source"].store
+        for i in range(len(store.lengths)):
+            stored = store.values[store.offsets[i] : store.offsets[i + 1], 0]
+            prefix = any(np.array_equal(o[: len(stored)], stored) for o in originals)
+            assert prefix is expected  # a drifted series is no corpus series' training part
 
     state = run(pretrain, tmp_path / "run", "--corpus", str(tmp_path / "corpus"), "--synthetic_weight", "0.5",
                 "--mix_weight", "0.25", "--synthetic_length", "64", "--max_steps", "2")  # fmt: skip

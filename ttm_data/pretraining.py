@@ -43,6 +43,7 @@ class Sampling(Protocol):
     validation_fraction: float
     eval_stride: int | None
     downsample_probability: float
+    drift_probability: float
     buffer_series: int
     windows_per_buffer: int
     shuffle_buffer: int
@@ -96,6 +97,27 @@ def coarsen(row: dict[str, Any], rng: np.random.Generator, min_length: int) -> d
     return {**row, "target": coarse, "freq": alias}
 
 
+def add_level_drift(target: np.ndarray, rng: np.random.Generator, span: int) -> np.ndarray:
+    """The series plus a wandering level, so that the model learns that a level can move and stay where it went.
+
+    The level is the cumulative sum of increments that are white noise averaged over a window of 1 to 256 steps
+    (log-uniform): a random walk up to persistent, smooth trends. It is scaled so that its change over `span` steps
+    (a forecast horizon) has a standard deviation of u times the series', u log-uniform in [0.03, 0.6]. Missing
+    values stay missing.
+    """
+    length = len(target)
+    width = int(np.exp(rng.uniform(0.0, np.log(256))))
+    sums = np.concatenate([[0.0], np.cumsum(rng.standard_normal(length + width - 1))])
+    level = np.cumsum((sums[width:] - sums[:-width]) / width)
+    lag = min(span, length - 1)
+    change = np.std(level[lag:] - level[:-lag]) if lag > 0 else 0.0
+    spread = np.nanstd(target) if np.isfinite(target).any() else 0.0
+    if change == 0.0 or not spread > 0.0:
+        return target
+    size = np.exp(rng.uniform(np.log(0.03), np.log(0.6)))
+    return (target + level * (size * spread / change)).astype(np.float32)
+
+
 class CorpusWindows(torch.utils.data.IterableDataset):
     """Endless training rows for the collator: series stream -> buffers -> TrainWindows rows, shuffled."""
 
@@ -115,6 +137,8 @@ class CorpusWindows(torch.utils.data.IterableDataset):
                 row = {"target": target, "start": row["start"], "freq": row["freq"]}
                 if rng.random() < self.args.downsample_probability:
                     row = coarsen(row, rng, self.prediction_length + self.args.min_past)
+                if self.args.drift_probability and rng.random() < self.args.drift_probability:
+                    row = {**row, "target": add_level_drift(row["target"], rng, self.prediction_length)}
                 if len(row["target"]) >= self.prediction_length + self.args.min_past:
                     yield row
             epoch += 1
@@ -273,6 +297,8 @@ class StandardizingCollator:
 def training_stream(data_args: Sampling, seed: int, world_size: int) -> IterableDataset:
     corpora = [open_corpus(path, streaming=True) for path in data_args.corpus]
     corpora = [c.select_columns(["target", "start", "freq"]) for c in corpora]
+    if not 0.0 <= data_args.drift_probability <= 1.0:
+        raise ValueError(f"--drift_probability: expected a probability in [0, 1], got {data_args.drift_probability}")
     if not 0.0 <= data_args.synthetic_weight <= 1.0:
         raise ValueError(f"--synthetic_weight: expected a share in [0, 1], got {data_args.synthetic_weight}")
     if not 0.0 <= data_args.mix_weight <= 1.0 - data_args.synthetic_weight:
