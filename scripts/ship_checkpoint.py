@@ -110,6 +110,13 @@ def earlier_training(card: Path) -> tuple[str, str]:
     return commands, budget
 
 
+def continued_budget(init_from: str, earlier: str, budget: str) -> str:
+    """The budget paragraphs of a run continued from `init_from`: the earlier card's `earlier` (already a list of
+    stages when that checkpoint was itself continued), then this run's `budget`."""
+    first = earlier if earlier.startswith("First, ") else f"First, {init_from}: {earlier}"
+    return f"{first}\n\nThen, continued from the result (`--init_from {init_from}`): {budget}"
+
+
 def ablation_table(runs: dict[str, Path], recorded: list[list[str]] = ()) -> str:
     """Pretraining runs side by side: budget, last validation loss and zero-shot MASE / seasonal naive on every
     held-out series at the run's context length; runs with a shorter context are also compared with the first
@@ -285,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     ).strip()
     if lineage:
         command = f"{lineage[0]}\n{command}"
-        budget = f"First, {results['init_from']}: {lineage[1]}\n\nThen, continued from it (`--init_from`): {budget}"
+        budget = continued_budget(results["init_from"], lineage[1], budget)
     card = build_model_card(
         model,
         args.repo_id,

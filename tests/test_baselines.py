@@ -247,6 +247,13 @@ def test_a_continued_run_carries_the_training_of_its_start(tmp_path: Path, capsy
         "9 steps in 5 s.\n\nOn one core.",
     )
 
+    two = ship.continued_budget("first", "9 steps in 5 s.", "4 steps in 2 s.")
+    assert (
+        two == "First, first: 9 steps in 5 s.\n\nThen, continued from the result (`--init_from first`): 4 steps in 2 s."
+    )
+    three = ship.continued_budget("second", two, "3 steps in 1 s.")
+    assert three == two + "\n\nThen, continued from the result (`--init_from second`): 3 steps in 1 s."
+
     run = tmp_path / "run"
     run.mkdir()
     results = {"command": "python pretrain.py --init_from first", "init_from": "first", "train_runtime": 1.0}
