@@ -109,9 +109,10 @@ class DataArguments:
     loss_scale: str = field(
         default="std",
         metadata={
-            "choices": ["std", "naive"],
-            "help": "Scale of every window for the loss: its context's standard deviation, or its mean absolute "
-            "one-step change (naive; smooth and persistent series count more).",
+            "choices": ["std", "naive", "seasonal"],
+            "help": "Scale of every window for the loss: its context's standard deviation, its mean absolute "
+            "one-step change (naive; smooth and persistent series count more), or its mean absolute change over the "
+            "seasonal period of its frequency (seasonal: MASE's scale).",
         },
     )
 

@@ -233,8 +233,33 @@ def test_naive_loss_scale_divides_by_the_mean_one_step_change() -> None:
         ratio = standard["future_values"][index].abs().sum() / naive["future_values"][index].abs().sum()
         assert np.isclose(ratio.item(), scale / np.nanstd(context), rtol=1e-4)
     assert np.nanmean(np.abs(np.diff(shift[:32]))) < 0.1 * np.nanstd(shift[:32])  # the floor applies to the shift
-    with pytest.raises(ValueError, match="`loss_scale` must be 'std' or 'naive'"):
+    with pytest.raises(ValueError, match="`loss_scale` must be one of"):
         StandardizingCollator(ForecastWindowCollator(32, 8), loss_scale="mase")
+
+
+def test_seasonal_loss_scale_divides_by_the_mean_change_over_the_seasonal_period() -> None:
+    """loss_scale="seasonal" scales a window by MASE's own scale: the mean absolute change over its frequency's
+    seasonal period (2h: 12, D: 7), lag 1 where the period is 1 (YS), not shorter than the context (5min: 288 of 32
+    steps) or without an observed pair (an hourly context whose first 24 steps are missing); windows of several
+    sources in one batch each keep their own."""
+    rng = np.random.default_rng(1)
+    cycle = (np.sin(np.arange(40) * 2 * np.pi / 12) + 0.1 * rng.normal(size=40)).astype(np.float32)
+    hourly = np.cumsum(rng.normal(size=40)).astype(np.float32)
+    hourly[:24] = np.nan
+    cases = [("2h", cycle, 12), ("D", cycle, 7), ("YS", cycle, 1), ("5min", cycle, 1), ("h", hourly, 1)]
+    windows = []
+    for freq, target, _ in cases:
+        rows = Dataset.from_dict({"target": [target], "start": [pd.Timestamp("2024-01-01")], "freq": [freq]})
+        evaluated = EvalWindows(rows, prediction_length=8, stride=8)
+        windows.append(evaluated[len(evaluated) - 1])
+    seasonal = StandardizingCollator(ForecastWindowCollator(32, 8), loss_scale="seasonal")(windows[::-1])
+    for index, (_, target, lag) in enumerate(cases[::-1]):
+        context = target[:32].astype(float)
+        scale = max(np.nanmean(np.abs(context[lag:] - context[:-lag])), 0.1 * np.nanstd(context))
+        expected = (target[32:] - np.nanmean(context)) / scale
+        np.testing.assert_allclose(seasonal["future_values"][index, :, 0], expected, rtol=1e-4, atol=1e-4)
+    naive_scale = np.nanmean(np.abs(np.diff(cycle[:32])))
+    assert naive_scale > 2 * np.nanmean(np.abs(cycle[12:32] - cycle[:20]))  # lag 12 is the smaller scale here
 
 
 def test_gap_augmentation_drops_points_and_spans_of_training_windows_only(pretrain: ModuleType) -> None:

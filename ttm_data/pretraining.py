@@ -245,6 +245,18 @@ class GapAugmentation:
         batch["past_observed_mask"] = batch["past_observed_mask"].masked_fill(drop, 0.0)
 
 
+LOSS_SCALES = ("std", "naive", "seasonal")
+
+
+def mean_absolute_change(values: torch.Tensor, mask: torch.Tensor, lag: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean absolute `lag`-step change of (batch, time, channels) contexts over their observed pairs, and the number
+    of those pairs: both (batch, 1, channels)."""
+    both = mask[:, lag:] * mask[:, :-lag]
+    pairs = both.sum(1, keepdim=True)
+    change = ((values[:, lag:] - values[:, :-lag]).abs() * both).sum(1, keepdim=True) / pairs.clamp_min(1)
+    return change, pairs
+
+
 class StandardizingCollator:
     """`ForecastWindowCollator` for batches that mix window sources; scales each window by its context, so that the
     loss weighs every series alike.
@@ -253,15 +265,17 @@ class StandardizingCollator:
     mean absolute one-step change instead (MASE's scale with lag 1, at least a tenth of the standard deviation), so
     that the loss weighs errors against how much the series moves from step to step: a smooth or persistent series,
     whose next values are close to its last ones, counts more than with `"std"` (up to 10x), and the model is pushed
-    to carry its level precisely. The model standardises its input itself, so only the loss changes.
+    to carry its level precisely. `"seasonal"` divides by MASE's own scale: the mean absolute change over the seasonal
+    period of the series' frequency (`seasonal_period`; lag 1 where the period is 1, as long as the context, or has
+    no observed pair), with the same floor. The model standardises its input itself, so only the loss changes.
     Missing context values stay NaN (the model fills them, as at inference); `augmentation` first drops some more.
     """
 
     def __init__(
         self, collator: ForecastWindowCollator, augmentation: GapAugmentation | None = None, loss_scale: str = "std"
     ):
-        if loss_scale not in ("std", "naive"):
-            raise ValueError(f"`loss_scale` must be 'std' or 'naive', got {loss_scale!r}")
+        if loss_scale not in LOSS_SCALES:
+            raise ValueError(f"`loss_scale` must be one of {LOSS_SCALES}, got {loss_scale!r}")
         self.collator = collator
         self.augmentation = augmentation or GapAugmentation()
         self.loss_scale = loss_scale
@@ -283,10 +297,16 @@ class StandardizingCollator:
         # deviations. Such windows are left out of the loss; a low spread is floored at 0.1 % of the level.
         flat = std <= 1e-4 * level.clamp_min(1.0)
         spread = std
-        if self.loss_scale == "naive":
-            both = mask[:, 1:] * mask[:, :-1]
-            steps = ((observed[:, 1:] - observed[:, :-1]).abs() * both).sum(1, keepdim=True)
-            spread = (steps / both.sum(1, keepdim=True).clamp_min(1)).maximum(0.1 * std)
+        if self.loss_scale != "std":
+            spread = mean_absolute_change(observed, mask, 1)[0]
+            if self.loss_scale == "seasonal":
+                ordered = [row for group in groups.values() for row in group]
+                lags = np.array([row["source"].store.seasonal_periods[row["series"]] for row in ordered])
+                for lag in set(lags[(lags > 1) & (lags < past.shape[1])].tolist()):
+                    rows = torch.from_numpy(np.flatnonzero(lags == lag))
+                    change, pairs = mean_absolute_change(observed[rows], mask[rows], lag)
+                    spread[rows] = torch.where(pairs > 0, change, spread[rows])
+            spread = spread.maximum(0.1 * std)
         scale = torch.where(flat, 1.0, spread.maximum(1e-3 * level))
         batch["past_values"] = (past - mean) / scale  # missing values stay NaN
         batch["future_observed_mask"] = batch["future_observed_mask"] * ~flat

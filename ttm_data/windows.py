@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from datasets import Dataset
 
-from .frequency import freq_token
+from .frequency import freq_token, seasonal_period
 from .splits import split_starts
 
 
@@ -32,6 +32,7 @@ class SeriesStore:
     offsets: np.ndarray  # series i occupies values[offsets[i]:offsets[i + 1]]
     split_start: np.ndarray
     freq_tokens: np.ndarray
+    seasonal_periods: np.ndarray  # MASE's seasonal period of every series' frequency (`seasonal_period`)
     static_categoricals: np.ndarray | None  # (series, variables) int64 codes
     num_targets: int
     num_exogenous: int
@@ -60,12 +61,14 @@ class SeriesStore:
             blocks.append(np.concatenate([target, exogenous]).T)
         lengths = np.array([len(b) for b in blocks], dtype=np.int64)
         tokens = {freq: freq_token(freq) for freq in set(dataset["freq"])}
+        periods = {freq: seasonal_period(freq) for freq in tokens}
         static = rows.get("feat_static_cat")
         return cls(
             values=np.ascontiguousarray(np.concatenate(blocks)),
             offsets=np.concatenate([[0], np.cumsum(lengths)]),
             split_start=split_starts(dataset),
             freq_tokens=np.array([tokens[freq] for freq in dataset["freq"]], dtype=np.int64),
+            seasonal_periods=np.array([periods[freq] for freq in dataset["freq"]], dtype=np.int64),
             static_categoricals=None if static is None else np.stack(static).astype(np.int64).reshape(len(blocks), -1),
             num_targets=num_targets,
             num_exogenous=num_exogenous,
