@@ -102,6 +102,13 @@ class DataArguments:
     synthetic_weight: float = field(
         default=0.0, metadata={"help": "Share of training windows from synthetic series (ttm_data.synthetic), 0-1."}
     )
+    synthetic_families: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "Weights of the synthetic families kernel, structural, state_space (ttm_data.synthetic.FAMILIES), "
+            "e.g. 0.2 0.2 0.6 for more series that carry their level forward; default: a third each."
+        },
+    )
     mix_weight: float = field(
         default=0.0, metadata={"help": "Share of training windows from convex mixes of real series (of a buffer)."}
     )

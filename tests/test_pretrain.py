@@ -26,6 +26,7 @@ from ttm_data.pretraining import (
     coarsen,
     training_stream,
 )
+from ttm_data.synthetic import SyntheticWindows
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = json.dumps(
@@ -300,7 +301,9 @@ def window_lengths(pretrain: ModuleType, args: object, count: int) -> np.ndarray
     return np.array([row["source"].store.lengths.max() for row in rows])
 
 
-def test_synthetic_windows_are_mixed_in_by_weight(pretrain: ModuleType, tmp_path: Path) -> None:
+def test_synthetic_windows_are_mixed_in_by_weight(
+    pretrain: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     corpus(1).save_to_disk(str(tmp_path / "corpus"))  # series of 80-300 steps, 72-270 after the validation tail
     settings = dict(corpus=[str(tmp_path / "corpus")], buffer_series=2, windows_per_buffer=4, min_past=8)
     settings |= dict(synthetic_length=64)
@@ -317,6 +320,20 @@ def test_synthetic_windows_are_mixed_in_by_weight(pretrain: ModuleType, tmp_path
         training_stream(pretrain.DataArguments(**settings, synthetic_weight=0.5, mix_weight=0.8), 0, 1)
     with pytest.raises(ValueError, match="--drift_probability"):
         training_stream(pretrain.DataArguments(**settings, drift_probability=2.0), 0, 1)
+    with pytest.raises(ValueError, match="--synthetic_families"):
+        training_stream(pretrain.DataArguments(**settings, synthetic_families=[1.0, -1.0, 1.0]), 0, 1)
+    recorded = []
+
+    class RecordingWindows(SyntheticWindows):
+        def windows(self, step: int) -> TrainWindows:
+            recorded.append(self.family_weights)
+            return super().windows(step)
+
+    monkeypatch.setattr("ttm_data.pretraining.SyntheticWindows", RecordingWindows)
+    args = pretrain.DataArguments(**settings, synthetic_weight=1.0, synthetic_families=[0.0, 0.0, 1.0])
+    list(itertools.islice(iter(CorpusWindows(training_stream(args, 0, 1), 8, args, seed=0)), 12))
+    assert recorded == [[0.0, 0.0, 1.0]] * 3  # 12 windows, 4 per buffer: the weights reach the generator
+    monkeypatch.undo()
     originals = [np.asarray(t, dtype=np.float32) for t in corpus(1)["target"]]
     for drift, expected in ((0.0, True), (1.0, False)):
         args = pretrain.DataArguments(**settings, drift_probability=drift, downsample_probability=0.0)
@@ -327,5 +344,6 @@ def test_synthetic_windows_are_mixed_in_by_weight(pretrain: ModuleType, tmp_path
             assert prefix is expected  # a drifted series is no corpus series' training part
 
     state = run(pretrain, tmp_path / "run", "--corpus", str(tmp_path / "corpus"), "--synthetic_weight", "0.5",
-                "--mix_weight", "0.25", "--synthetic_length", "64", "--max_steps", "2")  # fmt: skip
+                "--mix_weight", "0.25", "--synthetic_length", "64", "--synthetic_families", "0", "1", "3",
+                "--max_steps", "2")  # fmt: skip
     assert state["global_step"] == 2

@@ -62,6 +62,32 @@ def test_state_space_series_carry_their_level_forward() -> None:
     assert values.shape == (1024,) and np.isfinite(values).all()
 
 
+def persistence_of_stream(family_weights: list[float], draws: int = 200) -> float:
+    """`last_value_beats_the_mean` over the series of a stream with these family weights."""
+    wins = 0
+    for index in range(draws):
+        values = synthetic_series(7, index, 1024, family_weights)["target"].astype(float)
+        context, future = values[:512], values[512:608]
+        wins += np.abs(future - context[-1]).mean() < np.abs(future - context.mean()).mean()
+    return wins / draws
+
+
+def test_family_weights_choose_the_families() -> None:
+    state_space, kernel = persistence_of_stream([0, 0, 1]), persistence_of_stream([1, 0, 0])
+    assert state_space > 0.65 and state_space > kernel + 0.1  # as the families themselves
+    assert 0.5 * (state_space + kernel) - 0.1 < persistence_of_stream([1, 0, 1]) < state_space
+    with pytest.raises(ValueError, match="family_weights"):
+        synthetic_series(0, 0, family_weights=[0, 0, 0])
+    with pytest.raises(ValueError, match="family_weights"):
+        SyntheticWindows(16, length=96, min_past=16, family_weights=[1, 2])
+    windows = SyntheticWindows(16, seed=5, series_per_step=4, windows_per_step=8, length=96, min_past=16,
+                               family_weights=[0, 1, 0])  # fmt: skip
+    store = windows.windows(2).store  # step 2 holds series 8-11
+    np.testing.assert_array_equal(
+        store.values[store.offsets[1] : store.offsets[2], 0], synthetic_series(5, 9, 96, [0, 1, 0])["target"]
+    )
+
+
 def test_a_step_holds_consecutive_series() -> None:
     dataset = synthetic_dataset(seed=2, step=3, num_series=4, length=128)
     assert len(dataset) == 4

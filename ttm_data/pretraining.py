@@ -30,7 +30,7 @@ from datasets.distributed import split_dataset_by_node
 from .collator import ForecastWindowCollator, process_index
 from .frequency import fixed_step, parse_freq
 from .splits import chronological_split
-from .synthetic import SyntheticWindows, convex_mix
+from .synthetic import SyntheticWindows, convex_mix, family_probabilities
 from .windows import EvalWindows, TrainWindows
 
 
@@ -49,6 +49,7 @@ class Sampling(Protocol):
     shuffle_buffer: int
     min_past: int
     synthetic_weight: float
+    synthetic_families: Sequence[float] | None
     mix_weight: float
     synthetic_length: int
 
@@ -181,6 +182,7 @@ class CorpusWindows(torch.utils.data.IterableDataset):
             windows_per_step=self.args.windows_per_buffer,
             length=self.args.synthetic_length,
             min_past=self.args.min_past,
+            family_weights=self.args.synthetic_families,
         )
         real = self.real_buffers(rng)
         step = 0
@@ -323,6 +325,11 @@ def training_stream(data_args: Sampling, seed: int, world_size: int) -> Iterable
         raise ValueError(f"--synthetic_weight: expected a share in [0, 1], got {data_args.synthetic_weight}")
     if not 0.0 <= data_args.mix_weight <= 1.0 - data_args.synthetic_weight:
         raise ValueError(f"--mix_weight: expected a share in [0, 1 - --synthetic_weight], got {data_args.mix_weight}")
+    if data_args.synthetic_families is not None:
+        try:
+            family_probabilities(data_args.synthetic_families)
+        except ValueError as error:
+            raise ValueError(f"--synthetic_families: {error}") from None
     if data_args.synthetic_length < data_args.min_past + 1:
         raise ValueError(f"--synthetic_length: expected more than --min_past {data_args.min_past} steps")
     weights = data_args.corpus_weights

@@ -12,13 +12,14 @@ holds the series `step * series_per_step ...`). Three families, a third each:
 - state-space series: sample paths of additive exponential-smoothing models (the models AutoETS fits), whose level,
   damped slope and seasonal pattern move with every innovation, so that they persist instead of returning to a mean.
 
-Each series gets a frequency of IBM's token table or a calendar frequency (5min ... YS), uniformly.
+Each series gets a frequency of IBM's token table or a calendar frequency (5min ... YS), uniformly, and a family
+drawn uniformly or by `family_weights` (in the order of `FAMILIES`).
 `convex_mix` makes new series from real ones: a Dirichlet-weighted sum of standardised segments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from datasets import Dataset, Features, List, Value
 from .frequency import seasonal_period
 from .windows import TrainWindows
 
+FAMILIES = ("kernel", "structural", "state_space")
 SYNTHETIC_FREQS = ("5min", "10min", "15min", "30min", "h", "D", "W", "MS", "QS", "YS")
 # Extra periods per frequency (daily and weekly cycles of sub-daily data, a year of daily data).
 _EXTRA_PERIODS = {"5min": 2016, "10min": 1008, "15min": 672, "30min": 336, "h": 168, "D": 365, "W": 52}
@@ -141,17 +143,35 @@ def _state_space_series(rng: np.random.Generator, periods: list[int], length: in
     return values
 
 
-def synthetic_series(seed: int, index: int, length: int = 1024) -> dict[str, Any]:
-    """Synthetic series `index` of the stream of `seed`: {"target" float32 (length,), "start", "freq"}."""
+def family_probabilities(family_weights: Sequence[float]) -> np.ndarray:
+    """`family_weights` (one non-negative weight per family of `FAMILIES`) as probabilities."""
+    weights = np.asarray(family_weights, dtype=float)
+    if weights.shape != (len(FAMILIES),) or not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError(
+            f"`family_weights` must be {len(FAMILIES)} non-negative weights, not all zero, for {FAMILIES}; "
+            f"got {list(family_weights)}"
+        )
+    return weights / weights.sum()
+
+
+def synthetic_series(
+    seed: int, index: int, length: int = 1024, family_weights: Sequence[float] | None = None
+) -> dict[str, Any]:
+    """Synthetic series `index` of the stream of `seed`: {"target" float32 (length,), "start", "freq"}.
+
+    `family_weights` weighs the families of `FAMILIES`; None draws them uniformly (a stream of its own: uniform
+    weights given explicitly draw other series)."""
     if length < 8:
         raise ValueError(f"`length` must be at least 8, got {length}")
     if seed < 0 or index < 0:
         raise ValueError(f"`seed` and `index` must be non-negative, got {seed} and {index}")
+    probabilities = None if family_weights is None else family_probabilities(family_weights)
     rng = np.random.default_rng([seed, index])
     freq = SYNTHETIC_FREQS[rng.integers(len(SYNTHETIC_FREQS))]
     periods = [p for p in (seasonal_period(freq), _EXTRA_PERIODS.get(freq)) if p and 1 < p < length]
     periods = periods or [max(2, length // 8)]
-    family = (_kernel_series, _structural_series, _state_space_series)[rng.integers(3)]
+    choice = rng.integers(len(FAMILIES)) if probabilities is None else rng.choice(len(FAMILIES), p=probabilities)
+    family = (_kernel_series, _structural_series, _state_space_series)[choice]
     values = family(rng, periods, length)
     values = values * 10 ** rng.uniform(-1, 3) + rng.normal(0, 100)  # arbitrary units and offsets
     start = pd.Timestamp("2000-01-01") + pd.Timedelta(days=int(rng.integers(0, 3650)))
@@ -179,15 +199,18 @@ def convex_mix(series: list[np.ndarray], rng: np.random.Generator, length: int) 
     return mix.astype(np.float32)
 
 
-def synthetic_dataset(seed: int, step: int, num_series: int, length: int = 1024) -> Dataset:
+def synthetic_dataset(
+    seed: int, step: int, num_series: int, length: int = 1024, family_weights: Sequence[float] | None = None
+) -> Dataset:
     """Series `step * num_series` ... `(step + 1) * num_series - 1` of the stream of `seed`, as a dataset."""
-    rows = [synthetic_series(seed, step * num_series + i, length) for i in range(num_series)]
+    rows = [synthetic_series(seed, step * num_series + i, length, family_weights) for i in range(num_series)]
     return Dataset.from_list(rows, features=_FEATURES)
 
 
 class SyntheticWindows(torch.utils.data.IterableDataset):
     """Endless `ForecastWindowCollator` rows over synthetic series: buffer `step` holds `series_per_step` series and
-    gives `windows_per_step` windows, all a function of (seed, step). Iteration starts at `start_step`."""
+    gives `windows_per_step` windows, all a function of (seed, step). Iteration starts at `start_step`;
+    `family_weights` as in `synthetic_series`."""
 
     def __init__(
         self,
@@ -198,9 +221,12 @@ class SyntheticWindows(torch.utils.data.IterableDataset):
         length: int = 1024,
         min_past: int = 64,
         start_step: int = 0,
+        family_weights: Sequence[float] | None = None,
     ):
         if length < prediction_length + min_past:
             raise ValueError(f"`length` {length} is shorter than prediction_length + min_past")
+        if family_weights is not None:
+            family_probabilities(family_weights)
         self.prediction_length = prediction_length
         self.seed = seed
         self.series_per_step = series_per_step
@@ -208,11 +234,12 @@ class SyntheticWindows(torch.utils.data.IterableDataset):
         self.length = length
         self.min_past = min_past
         self.start_step = start_step
+        self.family_weights = family_weights
 
     def windows(self, step: int) -> TrainWindows:
         """The windows of buffer `step`."""
         return TrainWindows(
-            synthetic_dataset(self.seed, step, self.series_per_step, self.length),
+            synthetic_dataset(self.seed, step, self.series_per_step, self.length, self.family_weights),
             self.prediction_length,
             self.windows_per_step,
             self.min_past,
